@@ -20,17 +20,16 @@ from torch import nn
 
 
 def _load(cls, spec: str, **kwargs):
-    """Load a pretrained model or tokenizer from a hub id or a local directory.
+    """Load a pretrained model or tokenizer from a hub id, a local directory or `package:`.
 
-    The one switch point for the project's model registry (curation/models.py `resolve`):
-    everything in model/ loads weights through here.
+    The one switch point to the project's model registry (curation/models.py), which adds
+    offline checks, revision pinning and a clear error when a model is not available.
     """
     try:
-        from curation.models import resolve
-    except ImportError:
-        resolve = None
-    path = resolve(spec) if resolve is not None else spec
-    return cls.from_pretrained(str(path), **kwargs)
+        from curation.models import load
+    except ImportError:  # model/ used without the curation package
+        return cls.from_pretrained(str(spec), **kwargs)
+    return load(cls, str(spec), **kwargs)
 
 
 # ---------------------------------------------------------------------------------------
@@ -182,7 +181,11 @@ class ImageEncoder(nn.Module):
         return self.model(pixel_values=pixels, **kwargs)
 
     @torch.no_grad()
-    def forward(self, images):  # (B, 3, H, W)
+    def forward(self, images):  # (B, 3, H, W) in [0, 1]
+        return self.features(images)
+
+    def features(self, images):
+        """The selected tokens, differentiable w.r.t. the images (for a perceptual loss)."""
         out = self._run(self.preprocess(images))
         # The last block's tokens are taken after the model's final norm (DINOv2's
         # x_norm_patchtokens); an inner block's are its raw output (CLIP's penultimate, LLaVA).
