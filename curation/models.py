@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curation.errors import OperatorError
 
-class ModelUnavailable(RuntimeError):
+
+class ModelUnavailable(OperatorError, RuntimeError):
     """A model spec that cannot be resolved here; the message names the fix."""
 
 

@@ -26,6 +26,7 @@ NOTE = pa.struct(
         pa.field("detail", pa.string()),
         pa.field("entity", pa.string()),
         pa.field("frame_index", pa.int8()),
+        pa.field("stage", pa.string()),  # stamped by the runner's adapter
     ]
 )
 OUTCOME_FIELDS = [
@@ -67,7 +68,8 @@ class Outcome:
 
 def note(level: str, reason: str, detail: str = "", entity: str | None = None,
          frame_index: int | None = None) -> dict:
-    return dict(level=level, reason=reason, detail=detail, entity=entity, frame_index=frame_index)
+    return dict(level=level, reason=reason, detail=detail, entity=entity, frame_index=frame_index,
+                stage=None)
 
 
 @dataclass
@@ -121,14 +123,11 @@ def merge_outcome(row: dict, outcome: Outcome) -> dict:
 
 
 def output_schema(input_schema: pa.Schema, stage: Stage) -> pa.Schema:
-    """Input columns, then the stage's declared columns, then the outcome columns."""
-    fields = [f for f in input_schema]
-    names = set(input_schema.names)
-    for f in (*stage.writes, *OUTCOME_FIELDS):
-        if f.name not in names:
-            fields.append(f)
-            names.add(f.name)
-    return pa.schema(fields)
+    """Input columns (a redeclared one takes the stage's type), then new declared columns,
+    then the outcome columns."""
+    declared = {f.name: f for f in (*stage.writes, *OUTCOME_FIELDS)}
+    fields = [declared.pop(f.name, f) for f in input_schema]
+    return pa.schema(fields + list(declared.values()))
 
 
 def to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:

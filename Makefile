@@ -1,0 +1,40 @@
+# Alchemist: every target does its own set-up, so `make demo` and `make test` work on a fresh
+# machine and are idempotent (the venv is rebuilt only when pyproject.toml changes).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export RAY_USAGE_STATS_ENABLED := 0
+export RAY_AUTH_MODE := disabled
+
+.PHONY: install demo test bench browser clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Headless Chromium for the contact-sheet test (Debian packages; skipped when not root).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium not installed: the contact-sheet browser test will be skipped"; }
+
+demo: install
+	$(BIN)/alchemist demo --airflow --out demo_out
+
+test: install browser
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python -m benchmark.run --out bench_results.md
+
+clean:
+	rm -rf demo_out .airflow bench_results.md .pytest_cache

@@ -1,0 +1,87 @@
+"""`alchemist inspect`: what a dataset holds, why rows were rejected, and whether it balances."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+
+from curation import warehouse
+from warehouse_schemas import registry
+
+_BINARY_PREVIEW = 16
+
+
+def balance(root: str | Path) -> dict:
+    """The contract's two equations, from the committed tables.
+
+    inputs:     every manifest row is a candidate source or one input-level rejection;
+    candidates: every candidate clip is in `clips` or has one clip-level rejection.
+    """
+    root = Path(root)
+    rejections = warehouse.read_table(root, "rejections").to_pylist()
+    clip_table = warehouse.read_table(root, "clips")
+    clips = set(clip_table["clip_key"].to_pylist())
+    scored = set(warehouse.read_table(root, "clip_scores")["clip_key"].to_pylist())
+    input_rejected = {r["input_key"] for r in rejections if r["level"] == "input"}
+    clip_rejected = [r["clip_key"] for r in rejections if r["level"] == "clip"]
+    inputs_with_candidates = set(clip_table["input_key"].to_pylist()) | {
+        r["input_key"] for r in rejections if r["level"] == "clip"}
+    return {
+        "manifest_rows": _planned_inputs(root),
+        "input_rejections": len(input_rejected),
+        "inputs_with_candidates": len(inputs_with_candidates),
+        "candidate_clips": len(clips) + len(set(clip_rejected)),
+        "accepted_clips": len(clips),
+        "clip_rejections": len(clip_rejected),
+        "clips_also_rejected": len(clips & set(clip_rejected)),
+        "unscored_candidates": len((clips | set(clip_rejected)) - scored),
+    }
+
+
+def _planned_inputs(root: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(p).num_rows for p in sorted((root / "_plan").glob("part-*.parquet")))
+
+
+def reason_counts(root: str | Path) -> list[tuple[str, str, str, int]]:
+    rows = warehouse.read_table(root, "rejections").select(["level", "stage", "reason"]).to_pylist()
+    counts = Counter((r["level"], r["stage"], r["reason"]) for r in rows)
+    return [(*k, n) for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def _preview(row: dict) -> dict:
+    return {k: (f"<{len(v)} bytes>" if isinstance(v, bytes) and len(v) > _BINARY_PREVIEW else v)
+            for k, v in row.items()}
+
+
+def summary(root: str | Path, samples: int = 3) -> str:
+    root = Path(root)
+    lines = [f"dataset {root}"]
+    success = root / "_SUCCESS"
+    if success.exists():
+        meta = json.loads(success.read_text())
+        lines.append(f"committed: {len(meta['shards'])} shard(s), profile {meta['config']['profile']}, "
+                     f"code {meta['code_version']}")
+    else:
+        lines.append(f"not committed yet: {len(warehouse.committed_shards(root))} shard(s) done")
+    lines.append("\nrows per table:")
+    for name in registry.TABLES:
+        n = warehouse.read_table(root, name).num_rows
+        lines.append(f"  {name:<12} {n:>8}   (schema v{registry.version_of(name)})")
+    lines.append("\nrejections by level / stage / reason:")
+    lines += [f"  {lvl:<10} {stage:<11} {reason:<26} {n:>6}" for lvl, stage, reason, n in reason_counts(root)]
+    b = balance(root)
+    lines.append("\nbalance:")
+    lines.append(f"  manifest rows {b['manifest_rows']} = {b['input_rejections']} rejected at input + "
+                 f"{b['inputs_with_candidates']} that became {b['candidate_clips']} candidate clips")
+    lines.append(f"  candidate clips {b['candidate_clips']} = {b['accepted_clips']} accepted + "
+                 f"{b['clip_rejections']} rejected")
+    clips = warehouse.read_table(root, "clips").slice(0, samples)
+    if clips.num_rows:
+        lines.append("\nsample clips:")
+        lines += [f"  {_preview(r)}" for r in clips.to_pylist()]
+    return "\n".join(lines)
+
+

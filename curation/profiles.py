@@ -1,0 +1,61 @@
+"""Named profiles: which stages run and with which model choices.
+
+- offline: weights that ship inside packages plus classical stand-ins; runs anywhere.
+- lite:    real hub checkpoints at CPU-friendly sizes (needs them in the local HF cache).
+- full:    the paper's choices, on GPUs.
+"""
+from __future__ import annotations
+
+from curation.config import STAGE_CLASSES, UNDESIRABLE_FILTERS, RunConfig, build_stage
+from curation.stage import Stage
+
+_BASE = {name: {} for name in STAGE_CLASSES}
+
+PROFILES: dict[str, dict[str, dict]] = {
+    "offline": {
+        **_BASE,
+        "entities": {"backend": "spacy"},
+        "grounding": {"detector": "offline", "segmenter": "grabcut"},
+        "faces": {"backend": "mtcnn"},
+        "background": {"backend": "opencv"},
+    },
+    "lite": {
+        **_BASE,
+        "entities": {"backend": "spacy"},
+        "grounding": {"detector": "grounding_dino", "segmenter": "sam",
+                      "detector_model": "IDEA-Research/grounding-dino-tiny",
+                      "segmenter_model": "facebook/sam-vit-base"},
+        "faces": {"backend": "mtcnn"},
+        "background": {"backend": "opencv"},
+    },
+    "full": {
+        **_BASE,
+        "entities": {"backend": "vllm"},
+        "grounding": {"detector": "grounding_dino", "segmenter": "sam",
+                      "detector_model": "IDEA-Research/grounding-dino-tiny",
+                      "segmenter_model": "facebook/sam-vit-huge"},
+        "faces": {"backend": "yolo"},
+        "background": {"backend": "diffusers"},
+    },
+}
+
+
+def stage_names(config: RunConfig) -> list[str]:
+    """Pipeline order, with the undesirable-clip filter(s) the config asks for."""
+    chosen_filters = UNDESIRABLE_FILTERS[config.undesirable_filter]
+    names = []
+    for name in STAGE_CLASSES:
+        if name in ("motion", "videomae") and name not in chosen_filters:
+            continue
+        if name not in config.skip:
+            names.append(name)
+    return names
+
+
+def build_stages(config: RunConfig) -> list[Stage]:
+    profile = PROFILES[config.profile]
+    stages = []
+    for name in stage_names(config):
+        settings = {**profile.get(name, {}), **config.stages.get(name, {})}
+        stages.append(build_stage(name, settings))
+    return stages

@@ -1,0 +1,99 @@
+"""Turn a shard's final work table into the warehouse tables (the runner's job, not a stage's).
+
+Contract (README "Tables"): each input row yields candidate clips or exactly one input-level
+rejection; each candidate clip is in exactly one of `clips` or a clip-level rejection; child
+tables hold only accepted clips; notes become entity/background-level rejections.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curation.keys import child_key, frame_part
+from curation.stage import OK, Stage
+from warehouse_schemas import registry
+
+
+def route(work: pa.Table, stages: list[Stage], run_meta: dict) -> dict[str, pa.Table]:
+    levels = {s.name: s.level for s in stages}
+    accepted = work.filter(pc.equal(work["status"], OK))
+    candidates = _candidates(work, levels)
+    tables = {
+        "videos": _videos(candidates),
+        "clips": _clips(accepted, run_meta),
+        "clip_scores": _scores(candidates, stages),
+        "rejections": pa.Table.from_pylist(_rejection_rows(work, levels), registry.schema("rejections")),
+    }
+    for name in registry.CHILD_TABLES:
+        tables[name] = _explode(accepted, name)
+    return tables
+
+
+def _candidates(work: pa.Table, levels: dict[str, str]) -> pa.Table:
+    """Rows that became candidate clips: everything not rejected at the input level."""
+    input_stages = [name for name, level in levels.items() if level == "input"]
+    rejected_by = work["rejected_by"].fill_null("")
+    return work.filter(pc.invert(pc.is_in(rejected_by, pa.array(input_stages, pa.string()))))
+
+
+def _videos(candidates: pa.Table) -> pa.Table:
+    rows, seen = [], set()
+    for row in candidates.select([c for c in registry.schema("videos").names
+                                  if c in candidates.column_names]).to_pylist():
+        if row["video_id"] not in seen:
+            seen.add(row["video_id"])
+            rows.append(row)
+    return pa.Table.from_pylist(rows, registry.schema("videos"))
+
+
+def _clips(accepted: pa.Table, run_meta: dict) -> pa.Table:
+    table = accepted.select([c for c in registry.schema("clips").names if c in accepted.column_names])
+    if "undesirable_filter" not in table.column_names:
+        table = table.append_column("undesirable_filter", pa.array(
+            [run_meta.get("undesirable_filter")] * table.num_rows, pa.string()))
+    return table
+
+
+def _scores(candidates: pa.Table, stages: list[Stage]) -> pa.Table:
+    rows = []
+    keys = candidates["clip_key"].to_pylist()
+    for stage in stages:
+        for name in stage.scores:
+            if name not in candidates.column_names:
+                continue
+            for key, value in zip(keys, candidates[name].to_pylist()):
+                if value is not None:
+                    rows.append({"clip_key": key, "stage": stage.name, "name": name, "value": float(value)})
+    return pa.Table.from_pylist(rows, registry.schema("clip_scores"))
+
+
+def _rejection_rows(work: pa.Table, levels: dict[str, str]) -> list[dict]:
+    rows = []
+    cols = ["input_key", "clip_key", "status", "reason", "detail", "rejected_by", "notes"]
+    for row in work.select(cols).to_pylist():
+        clip = row["clip_key"]
+        for n in row["notes"] or []:
+            parts = [p for p in (n["entity"], frame_part(n["frame_index"]) if n["frame_index"] else None) if p]
+            rows.append(dict(key=child_key(clip, *parts) if parts else child_key(clip, n["level"]),
+                             input_key=row["input_key"], clip_key=clip, level=n["level"],
+                             stage=n.get("stage") or row["rejected_by"] or "", reason=n["reason"],
+                             detail=n["detail"], entity=n["entity"], frame_index=n["frame_index"]))
+        if row["status"] != OK:
+            level = levels.get(row["rejected_by"], "clip")
+            rows.append(dict(key=row["input_key"] if level == "input" else clip,
+                             input_key=row["input_key"], clip_key=None if level == "input" else clip,
+                             level=level, stage=row["rejected_by"], reason=row["reason"],
+                             detail=row["detail"], entity=None, frame_index=None))
+    return rows
+
+
+def _explode(accepted: pa.Table, name: str) -> pa.Table:
+    schema = registry.schema(name)
+    if name not in accepted.column_names:
+        return schema.empty_table()
+    flat = pc.list_flatten(accepted[name])
+    if len(flat) == 0:
+        return schema.empty_table()
+    structs = pa.Table.from_struct_array(flat) if isinstance(flat, pa.StructArray) else \
+        pa.Table.from_struct_array(flat.combine_chunks())
+    return structs
