@@ -1,5 +1,6 @@
 """Stable keys (README "Keys"): video id, clip key, and child keys that extend the clip key."""
 import hashlib
+import math
 
 
 def video_id(manifest_id: str | None, source: str) -> str:
@@ -10,7 +11,7 @@ def video_id(manifest_id: str | None, source: str) -> str:
 
 
 def to_ms(seconds: float) -> int:
-    return int(round(seconds * 1000))
+    return int(math.floor(seconds * 1000 + 0.5))  # half-up, so keys never depend on round-half-even
 
 
 def clip_key(vid: str, start_s: float, end_s: float) -> str:

@@ -1,0 +1,34 @@
+"""Session-wide fixtures: one Ray instance and one Airflow database for the whole test run."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A local Ray with 2 CPUs, as on this machine; its address is exported so that
+    subprocesses (the CLI, `airflow dags test`) join it instead of starting their own."""
+    import ray
+
+    ctx = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    address = ctx.address_info["address"]
+    os.environ["ALCHEMIST_RAY_ADDRESS"] = address
+    yield address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory):
+    """One migrated SQLite Airflow metadata DB shared by every DAG test."""
+    from curation.airflow_env import init_db
+
+    home = tmp_path_factory.mktemp("airflow_home")
+    init_db(home)
+    return home
