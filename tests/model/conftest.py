@@ -13,7 +13,7 @@ from model.personalization import Conditioning
 TINY = DIT_CONFIGS["dit-tiny"]
 
 
-def make_cond(batch=2, refs=2, tokens=4, text_len=6, cfg=TINY, seed=0) -> Conditioning:
+def _make_cond(batch=2, refs=2, tokens=4, text_len=6, cfg=TINY, seed=0) -> Conditioning:
     """Random conditioning with every text token, slot and word position valid."""
     g = torch.Generator().manual_seed(seed)
     word_index = torch.randint(0, text_len, (batch, refs, cfg.word_tokens), generator=g)
@@ -26,7 +26,7 @@ def make_cond(batch=2, refs=2, tokens=4, text_len=6, cfg=TINY, seed=0) -> Condit
     )
 
 
-def randomize_(module: torch.nn.Module, seed=0, std=0.1) -> torch.nn.Module:
+def _randomize(module: torch.nn.Module, seed=0, std=0.1) -> torch.nn.Module:
     """Replace zero-initialised (adaLN-Zero) weights so every path changes the output."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -40,3 +40,15 @@ def tiny_checkpoints(tmp_path_factory):
     from model.tiny import write_tiny_model_checkpoints
 
     return write_tiny_model_checkpoints(tmp_path_factory.mktemp("tiny_models"))
+
+
+@pytest.fixture(scope="session")
+def make_cond():
+    """make_cond(batch, refs, tokens, text_len, cfg, seed) -> random Conditioning."""
+    return _make_cond
+
+
+@pytest.fixture(scope="session")
+def randomize():
+    """randomize(module, seed) -> the module with every weight redrawn (no zero init)."""
+    return _randomize
