@@ -34,16 +34,18 @@ TEXTURES = ("brick", "grass", "gravel")
 
 
 def write_video(frames: np.ndarray | Iterable[np.ndarray], path: str | Path,
-                fps: float = DEFAULT_FPS, crf: int = CRF) -> Path:
+                fps: float = DEFAULT_FPS, crf: int = CRF, faststart: bool = False) -> Path:
     """Encode RGB uint8 frames `(F, H, W, 3)` as H.264 yuv420p; returns the path.
 
     Height and width must be even (yuv420p subsamples chroma 2x2). Single-threaded x264 so the
-    same frames give the same bytes.
+    same frames give the same bytes. `faststart` puts the MP4 index before the data, as web
+    video does (a truncated faststart file still opens; the index points past its end).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps).limit_denominator(1001)
-    with av.open(str(path), mode="w") as container:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), mode="w", options=options) as container:
         stream = None
         for i, frame in enumerate(frames):
             frame = np.ascontiguousarray(frame, dtype=np.uint8)
