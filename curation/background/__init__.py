@@ -1,0 +1,1 @@
+"""Clean background from the middle frame: foreground mask + inpainting (paper 3.1)."""
