@@ -23,7 +23,7 @@ def balance(root: str | Path) -> dict:
     clip_table = warehouse.read_table(root, "clips")
     clips = set(clip_table["clip_key"].to_pylist())
     scored = set(warehouse.read_table(root, "clip_scores")["clip_key"].to_pylist())
-    input_rejected = {r["input_key"] for r in rejections if r["level"] == "input"}
+    input_rejected = [r["input_key"] for r in rejections if r["level"] == "input"]
     clip_rejected = [r["clip_key"] for r in rejections if r["level"] == "clip"]
     inputs_with_candidates = set(clip_table["input_key"].to_pylist()) | {
         r["input_key"] for r in rejections if r["level"] == "clip"}
@@ -78,6 +78,8 @@ def summary(root: str | Path, samples: int = 3) -> str:
                  f"{b['inputs_with_candidates']} that became {b['candidate_clips']} candidate clips")
     lines.append(f"  candidate clips {b['candidate_clips']} = {b['accepted_clips']} accepted + "
                  f"{b['clip_rejections']} rejected")
+    problems = contract_violations(root)
+    lines.append("  contract: " + ("ok" if not problems else "VIOLATED: " + "; ".join(problems)))
     clips = warehouse.read_table(root, "clips").slice(0, samples)
     if clips.num_rows:
         lines.append("\nsample clips:")
@@ -85,3 +87,36 @@ def summary(root: str | Path, samples: int = 3) -> str:
     return "\n".join(lines)
 
 
+
+
+def contract_violations(root: str | Path) -> list[str]:
+    """Every way the committed tables break the contract (README "Tables"); empty when sound."""
+    root = Path(root)
+    tables = {name: warehouse.read_table(root, name) for name in registry.TABLES}
+    problems = []
+    for name, table in tables.items():
+        key = table.schema.field(0).name
+        keys = table[key].to_pylist()
+        if name not in ("clip_scores", "rejections") and len(keys) != len(set(keys)):
+            problems.append(f"{name}: duplicate {key}s")
+    accepted = set(tables["clips"]["clip_key"].to_pylist())
+    rejections = tables["rejections"].to_pylist()
+    clip_level = [r["clip_key"] for r in rejections if r["level"] == "clip"]
+    if len(clip_level) != len(set(clip_level)):
+        problems.append("rejections: a clip has more than one clip-level rejection")
+    if accepted & set(clip_level):
+        problems.append(f"clips also rejected at clip level: {sorted(accepted & set(clip_level))[:3]}")
+    input_level = [r["input_key"] for r in rejections if r["level"] == "input"]
+    candidate_inputs = set(tables["clips"]["input_key"].to_pylist()) | {
+        r["input_key"] for r in rejections if r["level"] == "clip"}
+    if set(input_level) & candidate_inputs:
+        problems.append("an input row has both candidate clips and an input-level rejection")
+    for name in registry.CHILD_TABLES:
+        orphans = set(tables[name]["clip_key"].to_pylist()) - accepted
+        if orphans:
+            problems.append(f"{name}: rows for clips not in `clips`: {sorted(orphans)[:3]}")
+    b = balance(root)
+    if b["manifest_rows"] != b["input_rejections"] + b["inputs_with_candidates"]:
+        problems.append(f"manifest rows {b['manifest_rows']} != input rejections {b['input_rejections']} "
+                        f"+ inputs with candidates {b['inputs_with_candidates']}")
+    return problems

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +11,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+# Airflow reads its home at import time: point it at a throwaway SQLite home for this session.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="alchemist-airflow-"))
+os.environ.update({k: v for k, v in __import__("curation.airflow_env", fromlist=["airflow_env"])
+                   .airflow_env(_AIRFLOW_HOME).items() if k.startswith("AIRFLOW")})
 
 
 @pytest.fixture(scope="session")
@@ -25,10 +31,9 @@ def ray_session():
 
 
 @pytest.fixture(scope="session")
-def airflow_home(tmp_path_factory):
+def airflow_home():
     """One migrated SQLite Airflow metadata DB shared by every DAG test."""
     from curation.airflow_env import init_db
 
-    home = tmp_path_factory.mktemp("airflow_home")
-    init_db(home)
-    return home
+    init_db(_AIRFLOW_HOME)
+    return _AIRFLOW_HOME

@@ -1,0 +1,84 @@
+"""The `curate` DAG on the demo manifest: tables, `_SUCCESS`, the asset event, the contract,
+and the demo's expected outcomes (issue 2 "Done when")."""
+import json
+
+import pyarrow.compute as pc
+import pytest
+
+from curation import warehouse
+from curation.airflow_env import asset_events
+from curation.inspect import contract_violations
+from warehouse_schemas import registry
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def dataset(demo_dag_run):
+    path, result = demo_dag_run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return path
+
+
+def _rejections(dataset, **match):
+    rows = warehouse.read_table(dataset, "rejections").to_pylist()
+    return [r for r in rows if all(r[k] == v for k, v in match.items())]
+
+
+def _source_rows(dataset, table, fragment):
+    clips = warehouse.read_table(dataset, "clips")
+    keys = {r["clip_key"] for r in clips.to_pylist() if fragment in r["source"]}
+    return [r for r in warehouse.read_table(dataset, table).to_pylist() if r["clip_key"] in keys]
+
+
+def test_success_manifest_and_asset_event(dataset, airflow_home):
+    success = json.loads((dataset / "_SUCCESS").read_text())
+    assert success["shards"] == warehouse.committed_shards(dataset) and success["shards"]
+    assert success["schema_versions"] == {n: registry.version_of(n) for n in registry.TABLES}
+    assert success["config"]["profile"] == "offline"
+    event = asset_events(airflow_home, "alchemist_curated")[-1]
+    assert event["location"] == str(dataset)
+    assert event["counts"] == success["counts"]
+    assert event["counts"]["clips"] == warehouse.read_table(dataset, "clips").num_rows
+
+
+def test_tables_match_their_schemas_and_carry_run_metadata(dataset):
+    for name in registry.TABLES:
+        for part in (dataset / name).glob("part-*.parquet"):
+            meta = warehouse.file_metadata(part)
+            assert meta["schema_version"] == str(registry.version_of(name))
+            assert meta["config"]["profile"] == "offline" and meta["code_version"]
+
+
+def test_contract_holds(dataset):
+    assert contract_violations(dataset) == []
+
+
+def test_bikes_is_rejected_for_its_shot_cuts(dataset):
+    rows = [r for r in _rejections(dataset, level="clip") if "bikes" in (r["clip_key"] or "") or
+            "bikes" in r["input_key"]]
+    assert rows and all(r["stage"] == "shots" and r["reason"] == "shot_boundary" for r in rows)
+
+
+def test_still_photo_pans_are_rejected_by_motion(dataset):
+    videos = {r["video_id"]: r["source"] for r in warehouse.read_table(dataset, "videos").to_pylist()}
+    pans = [v for v, src in videos.items() if "pan" in src]
+    assert pans
+    rejected = {r["clip_key"].split(":")[0]: r for r in _rejections(dataset, level="clip")}
+    for vid in pans:
+        assert rejected[vid]["stage"] == "motion" and rejected[vid]["reason"] in ("still_image", "slight_motion")
+
+
+@pytest.mark.parametrize("fragment", ["carphone", "moving_object"])
+def test_real_and_generated_clips_are_accepted_with_entities_and_frames(dataset, fragment):
+    entities = _source_rows(dataset, "entities", fragment)
+    frames = _source_rows(dataset, "frames", fragment)
+    assert any(e["type"] == "subject" for e in entities) or fragment == "moving_object"
+    assert entities and sorted(f["frame_index"] for f in frames) == [1, 2, 3]
+
+
+def test_every_candidate_has_motion_scores(dataset):
+    scores = warehouse.read_table(dataset, "clip_scores")
+    motion = scores.filter(pc.equal(scores["stage"], "motion"))
+    clips = set(warehouse.read_table(dataset, "clips")["clip_key"].to_pylist())
+    assert clips <= set(motion["clip_key"].to_pylist())
