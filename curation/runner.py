@@ -72,11 +72,15 @@ def run_shard(out: str | Path, shard: int, config: RunConfig, use_ray: bool = Tr
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Connect to a cluster (`address`) or start a local Ray once per process."""
+    """Connect to a cluster (`address`, else $ALCHEMIST_RAY_ADDRESS) or start a local Ray
+    once per process."""
+    import os
+
     import ray
 
     if ray.is_initialized():
         return
+    address = address or os.environ.get("ALCHEMIST_RAY_ADDRESS") or None
     kwargs = dict(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     if address:
         ray.init(address=address, **kwargs)

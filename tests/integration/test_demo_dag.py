@@ -62,18 +62,18 @@ def test_bikes_is_rejected_for_its_shot_cuts(dataset):
 
 def test_still_photo_pans_are_rejected_by_motion(dataset):
     videos = {r["video_id"]: r["source"] for r in warehouse.read_table(dataset, "videos").to_pylist()}
-    pans = [v for v, src in videos.items() if "pan" in src]
+    pans = [v for v, src in videos.items() if "photo_" in src]
     assert pans
     rejected = {r["clip_key"].split(":")[0]: r for r in _rejections(dataset, level="clip")}
     for vid in pans:
         assert rejected[vid]["stage"] == "motion" and rejected[vid]["reason"] in ("still_image", "slight_motion")
 
 
-@pytest.mark.parametrize("fragment", ["carphone", "moving_object"])
+@pytest.mark.parametrize("fragment", ["carphone", "red_ball"])
 def test_real_and_generated_clips_are_accepted_with_entities_and_frames(dataset, fragment):
     entities = _source_rows(dataset, "entities", fragment)
     frames = _source_rows(dataset, "frames", fragment)
-    assert any(e["type"] == "subject" for e in entities) or fragment == "moving_object"
+    assert any(e["type"] == "subject" for e in entities) or fragment == "red_ball"
     assert entities and sorted(f["frame_index"] for f in frames) == [1, 2, 3]
 
 
