@@ -65,6 +65,15 @@ def execute_local(stages: list[Stage], rows: pa.Table) -> pa.Table:
     return rows
 
 
+def cpu_requests(stages: list[Stage], cluster_cpus: float) -> list[float]:
+    """Per-actor CPU requests, scaled down when the stages together ask for more than the
+    cluster has, so every stage keeps an actor alive and none starves the others."""
+    asked = [s.resources.cpus * s.resources.actors for s in stages]
+    budget = 0.9 * cluster_cpus  # leave room for Ray Data's own read and driver tasks
+    scale = min(1.0, budget / sum(asked)) if sum(asked) else 1.0
+    return [s.resources.cpus * scale for s in stages]
+
+
 def execute_ray(stages: list[Stage], rows: pa.Table) -> pa.Table:
     import ray
     import ray.data
@@ -73,7 +82,8 @@ def execute_ray(stages: list[Stage], rows: pa.Table) -> pa.Table:
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = bool(os.environ.get("ALCHEMIST_PROGRESS"))
     ds = ray.data.from_arrow(rows)
-    for stage in stages:
+    cpus = cpu_requests(stages, ray.cluster_resources().get("CPU", 1.0))
+    for stage, num_cpus in zip(stages, cpus):
         r = stage.resources
         ds = ds.map_batches(
             StageActor,
@@ -81,7 +91,7 @@ def execute_ray(stages: list[Stage], rows: pa.Table) -> pa.Table:
             batch_format="pyarrow",
             batch_size=r.batch_size,
             compute=ray.data.ActorPoolStrategy(size=r.actors),
-            num_cpus=r.cpus,
+            num_cpus=num_cpus,
             num_gpus=r.gpus or None,
             udf_modifying_row_count=True,  # ingest and split-mode shots turn one row into many
         )

@@ -35,7 +35,7 @@ PROFILES: dict[str, dict[str, dict]] = {
                       "detector_model": "IDEA-Research/grounding-dino-tiny",
                       "segmenter_model": "facebook/sam-vit-huge"},
         "faces": {"backend": "yolo"},
-        "background": {"backend": "diffusers"},
+        "background": {"backend": "sd"},
     },
 }
 
