@@ -67,6 +67,10 @@ def _img(data: bytes | None, table: str, label: str, cls: str = "") -> str:
             f'src="{uri}"><figcaption>{html.escape(label)}</figcaption></figure>')
 
 
+def _row(figures) -> str:
+    return '<div class="row">' + "".join(figures) + "</div>"
+
+
 def _group(table: pa.Table) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = defaultdict(list)
     if "clip_key" in table.column_names:
@@ -85,18 +89,17 @@ def _clip_html(clip: dict, children: dict[str, dict[str, list[dict]]]) -> str:
              f'<div class="caption">{html.escape(clip.get("caption") or "")}</div>']
     if words:
         parts.append(f'<div class="caption">entities: {html.escape(words)}</div>')
-    parts.append('<div class="row">' + "".join(
-        _img(f["png"], "frames", f"frame{f['frame_index']} @ {f['timestamp_s']:.2f}s") for f in frames) + "</div>")
-    parts.append('<div class="row">' + "".join(
-        _img(r["rgba_png"], "references", f"{r['word']} · frame{r['frame_index']}", "rgba") for r in refs) + "</div>")
+    parts.append(_row(_img(f["png"], "frames", f"frame{f['frame_index']} @ {f['timestamp_s']:.2f}s")
+                      for f in frames))
+    parts.append(_row(_img(r["rgba_png"], "references", f"{r['word']} · frame{r['frame_index']}", "rgba")
+                      for r in refs))
     if faces:
-        parts.append('<div class="row">' + "".join(
-            _img(f["png"], "faces", f"{f['word']} · frame{f['frame_index']} · {f['score']:.2f}", "face")
-            for f in faces) + "</div>")
+        parts.append(_row(_img(f["png"], "faces", f"{f['word']} · frame{f['frame_index']} · {f['score']:.2f}",
+                               "face") for f in faces))
     for b in children["backgrounds"].get(key, []):
         label = f"background · {b['inpainter']}" + (f" · {b['word']}" if b.get("word") else "")
-        parts.append('<div class="row">' + _img(b["png"], "backgrounds", label)
-                     + _img(b["mask_png"], "background_masks", "inpainted mask") + "</div>")
+        parts.append(_row([_img(b["png"], "backgrounds", label),
+                           _img(b["mask_png"], "background_masks", "inpainted mask")]))
     parts.append("</section>")
     return "\n".join(parts)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+import cv2
 import numpy as np
 import pyarrow as pa
 
@@ -86,6 +87,8 @@ class FacesStage(Stage):
     min_face_px: int = 20  # our choice (MTCNN's own minimum): smaller crops carry no identity
     margin: float = 0.25  # our choice: crop grows by 25% of the box on each side (hair, chin)
     context: float = 0.15  # our choice: detection window = reference box grown by 15% per side
+    max_side: int = 640  # our choice: larger windows are downscaled for detection (MTCNN's
+    #                      pyramid cost grows with area; a face in a 640 px person is > 40 px)
     resources: Resources = field(default_factory=lambda: Resources(cpus=0.5, batch_size=8))
 
     def setup(self) -> None:
@@ -122,7 +125,8 @@ class FacesStage(Stage):
             best, why = select_face(candidates, self.threshold, self.min_mask_coverage, self.min_face_px)
             if best is None:
                 if why:
-                    detail = ", ".join(f"score {c.face.score:.2f} in-mask {c.coverage:.2f}" for c in candidates[:3])
+                    detail = ", ".join(f"score {c.face.score:.2f} in-mask {c.coverage:.2f}"
+                                       for c in candidates[:3])
                     notes.append(note("entity", why, detail, entity=ref["word"], frame_index=k))
                 continue
             faces.append(self.face_row(row["clip_key"], ref, best, frame, origin))
@@ -138,10 +142,15 @@ class FacesStage(Stage):
         if wx1 - wx0 < 2 or wy1 - wy0 < 2:
             return []
         mask = paste_mask(decode_png(ref["mask_png"], "L"), (x0 - ox, y0 - oy, x1 - ox, y1 - oy), h, w)
+        window = frame[wy0:wy1, wx0:wx1]
+        s = min(1.0, self.max_side / max(window.shape[:2]))
+        if s < 1.0:
+            size = (max(1, round(window.shape[1] * s)), max(1, round(window.shape[0] * s)))
+            window = cv2.resize(window, size, interpolation=cv2.INTER_AREA)
         out = []
-        for f in self._detector(frame[wy0:wy1, wx0:wx1]):
-            b = (f.box_xyxy[0] + wx0, f.box_xyxy[1] + wy0, f.box_xyxy[2] + wx0, f.box_xyxy[3] + wy0)
-            marks = tuple((x + wx0, y + wy0) for x, y in f.landmarks) if f.landmarks else None
+        for f in self._detector(window):
+            b = tuple(v / s + o for v, o in zip(f.box_xyxy, (wx0, wy0, wx0, wy0)))
+            marks = tuple((x / s + wx0, y / s + wy0) for x, y in f.landmarks) if f.landmarks else None
             out.append(Candidate(Face(b, f.score, marks), mask_coverage(b, mask)))
         return sorted(out, key=lambda c: -c.face.score)
 

