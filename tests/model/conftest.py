@@ -7,6 +7,10 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import pytest
 import torch
 
+# Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine the
+# threads' spin-waiting made steps 10x slower: one thread keeps the suite fast and steady.
+torch.set_num_threads(1)
+
 from model.config import DIT_CONFIGS
 from model.personalization import Conditioning
 

@@ -1,0 +1,74 @@
+"""`alchemist sample` end to end on a random tiny bundle, and its argument checks."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from model.cli import main
+from model.video_io import read_video
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    from model.checkpoint import make_tiny_bundle
+
+    return make_tiny_bundle(tmp_path_factory.mktemp("bundle"))
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    out, rng = tmp_path_factory.mktemp("refs"), np.random.default_rng(0)
+    paths = {}
+    for name, size in (("man", (40, 30)), ("dog", (24, 24)), ("beach", (20, 50))):
+        paths[name] = out / f"{name}.png"
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(paths[name])
+    return paths
+
+
+def sample_args(bundle, images, out, **over):
+    args = {"--checkpoint": bundle, "--prompt": "a man walks a dog on the beach", "--frames": 9,
+            "--size": "48x32", "--steps": 4, "--seed": 0, "--out": out}
+    args.update(over)
+    flat = ["sample"]
+    for k, v in args.items():
+        flat += [k, str(v)]
+    return flat + ["--ref", f"man={images['man']}", "--ref", f"man={images['man']}",
+                   "--ref", f"dog={images['dog']}", "--background", f"beach={images['beach']}"]
+
+
+@pytest.mark.slow
+def test_sample_writes_mp4_with_requested_frames_and_size(bundle, images, tmp_path):
+    out = tmp_path / "video.mp4"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "model.cli", *sample_args(bundle, images, out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    frames = read_video(out)
+    assert frames.shape == (9, 32, 48, 3)
+    strip = np.asarray(Image.open(out.with_suffix(".png")))
+    assert strip.shape == (32, 9 * 48, 3)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["model"]["width"] == 64 and len(meta["refs"]) == 4  # config saved with the output
+
+
+@pytest.mark.parametrize("over,extra,message", [
+    ({"--prompt": "a woman walks a dog on the beach"}, [], "'man' does not occur"),
+    ({"--frames": 8}, [], "8 frames do not fit"),
+    ({"--size": "40x32"}, [], "width 40 must be a positive multiple of 16"),
+    ({"--size": "big"}, [], "is not WIDTHxHEIGHT"),
+    ({}, ["--ref", "cat"], "'cat' is not WORD=IMAGE"),
+    ({"--prompt": "a man walks a dog on the beach with a cat"}, ["--ref", "cat=/no/such.png"],
+     "image for 'cat' not found"),
+])
+def test_bad_requests_fail_with_a_clear_message(bundle, images, tmp_path, capsys, over, extra, message):
+    out = tmp_path / "never.mp4"
+    assert main(sample_args(bundle, images, out, **over) + extra) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
