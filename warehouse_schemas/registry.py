@@ -5,6 +5,7 @@ from warehouse_schemas import (
     backgrounds,
     clip_scores,
     clips,
+    detections,
     entities,
     faces,
     frames,
@@ -19,6 +20,7 @@ _MODULES = {
     "entities": entities,
     "frames": frames,
     "references": references,
+    "detections": detections,
     "faces": faces,
     "backgrounds": backgrounds,
     "clip_scores": clip_scores,
@@ -27,7 +29,7 @@ _MODULES = {
 VERSIONS: dict[str, list[pa.Schema]] = {name: m.VERSIONS for name, m in _MODULES.items()}
 TABLES: dict[str, pa.Schema] = {name: versions[-1] for name, versions in VERSIONS.items()}
 # Tables whose rows must belong to an accepted clip (the contract in README "Tables").
-CHILD_TABLES = ("entities", "frames", "references", "faces", "backgrounds")
+CHILD_TABLES = ("entities", "frames", "references", "detections", "faces", "backgrounds")
 
 
 def schema(table: str) -> pa.Schema:
