@@ -18,4 +18,17 @@ V1 = versioned(
     1,
     "entities",
 )
-VERSIONS = [V1]
+
+# V2 (issue 4): what produced each row, so the A.2 rules can be re-applied and prompts
+# compared without re-running a model. `raw_output` is per clip and repeated on each of the
+# clip's rows (parquet dictionary-encodes the repeats); null prompt_hash = no prompt (spaCy).
+V2 = versioned(
+    [
+        *V1,
+        pa.field("prompt_hash", pa.string()),  # curation.entities.prompt.prompt_hash()
+        pa.field("raw_output", pa.string()),  # the extractor's raw answer for the caption
+    ],
+    2,
+    "entities",
+)
+VERSIONS = [V1, V2]
