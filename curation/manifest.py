@@ -96,13 +96,19 @@ def read_manifest(path: str | Path, *, video_dir: str | Path | None = None) -> p
 
 def iter_manifest_batches(path: str | Path, rows_per_batch: int = ROWS_PER_BATCH, *,
                           video_dir: str | Path | None = None) -> Iterator[pa.RecordBatch]:
-    """Input rows as record batches of at most `rows_per_batch` rows, read incrementally."""
+    """Input rows as record batches of at most `rows_per_batch` rows, read incrementally.
+
+    A missing manifest or an unknown format raises here, before the first batch.
+    """
     if rows_per_batch < 1:
         raise ValueError(f"rows_per_batch must be >= 1, got {rows_per_batch}")
     path = Path(path)
     fmt = detect_format(path)
     base = Path(video_dir) if video_dir is not None else (path if path.is_dir() else path.parent)
-    base = base.expanduser().absolute()
+    return _batches(path, fmt, base.expanduser().absolute(), rows_per_batch)
+
+
+def _batches(path: Path, fmt: str, base: Path, rows_per_batch: int) -> Iterator[pa.RecordBatch]:
     readers = {"csv": _read_delimited, "tsv": _read_delimited, "panda70m": _read_delimited,
                "jsonl": _read_jsonl, "parquet": _read_parquet, "video2dataset": _read_v2d}
     first_row = 0
@@ -124,12 +130,16 @@ def detect_format(path: str | Path) -> str:
         raise ManifestError(
             f"manifest folder {path} is not a video2dataset output (no shard folders with "
             f"videos or .json files); pass a .csv, .jsonl or .parquet manifest instead")
-    suffix = path.suffix.lower()
+    suffixes = [x.lower() for x in path.suffixes]
+    if suffixes[-1:] == [".gz"] and suffixes[-2:-1] != [".parquet"]:
+        suffixes = suffixes[:-1]  # gzip-compressed CSV / TSV / JSONL
+    suffix = suffixes[-1] if suffixes else ""
     fmt = _SUFFIX_FORMATS.get(suffix)
     if fmt is None:
         raise ManifestError(
             f"manifest {path.name} has an unknown format {suffix or '(no extension)'!r}; use "
-            f".csv, .tsv, .jsonl, .parquet or a video2dataset output folder")
+            f".csv, .tsv, .jsonl, .parquet (CSV/TSV/JSONL may be .gz) or a video2dataset "
+            f"output folder")
     if fmt == "csv" and all(c in _lower(_csv_header(path, ",")) for c in PANDA_COLUMNS):
         return "panda70m"
     return fmt
@@ -365,7 +375,7 @@ def _generic_columns(path: Path, names: list[str]) -> dict[str, str | None]:
 def _csv_header(path: Path, delimiter: str) -> list[str]:
     import csv
 
-    with open(path, "rb") as f:
+    with _open_maybe_gzip(path) as f:
         line = f.readline().decode("utf-8-sig", errors="replace")
     return next(csv.reader([line], delimiter=delimiter), [])
 
@@ -463,7 +473,7 @@ def _time_pairs(cell: Any) -> list[str] | None:
         strings, skeleton, _ = _string_list(cell)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None
-    if len(strings) % 2:
+    if len(strings) % 2 or any(x is None or isinstance(x, bool) for x in strings):
         return None
     if skeleton != "[" + ",".join(["[,]"] * (len(strings) // 2)) + "]":
         return None
@@ -498,10 +508,11 @@ def _caption_list(cell: Any, n: int) -> list[bytes | None] | None:
 def _string_list(cell: Any) -> tuple[list[Any], str, str]:
     """(strings in order, skeleton, codec) of a list-literal cell such as "[['a', 'b']]".
 
-    The skeleton is the cell's list structure without its values ("[[,]]"). Fast path: a regex for the string literals, unescaped
-    by `ast.literal_eval` only when they hold a backslash; any other shape goes through
-    `ast.literal_eval` (literals only). A cell that is not valid UTF-8 is read as latin-1,
-    which keeps every byte, so its strings re-encode to their original bytes (`codec`).
+    The skeleton is the cell's list structure without its values ("[[,]]"). Fast path: a
+    regex for the string literals, unescaped by `ast.literal_eval` only when they hold a
+    backslash; any other shape goes through `ast.literal_eval` (literals only). A cell that
+    is not valid UTF-8 is read as latin-1, which keeps every byte, so its strings re-encode
+    to their original bytes (`codec`).
     """
     if isinstance(cell, (list, tuple)):
         return _flatten(cell), _shape(cell), "utf-8"

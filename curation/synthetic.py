@@ -173,7 +173,8 @@ def pan_over_photo(image: np.ndarray, n_frames: int = 60, hw: tuple[int, int] = 
     return np.stack([_crop(image, *win, hw) for win in windows])
 
 
-def static_clip(image: np.ndarray, n_frames: int = 48, hw: tuple[int, int] = DEFAULT_HW) -> np.ndarray:
+def static_clip(image: np.ndarray, n_frames: int = 48,
+                hw: tuple[int, int] = DEFAULT_HW) -> np.ndarray:
     """A photo held still for `n_frames`: no motion at all."""
     frame = _fit(image, hw)
     return np.repeat(frame[None], n_frames, axis=0)

@@ -19,6 +19,7 @@ Times are seconds from the video stream's first timestamp (as in `curation.video
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -83,6 +84,7 @@ _CONTAINER_MAGIC = (
 )
 _MAX_PROBE_PACKETS = 600  # our choice: a first frame needs at most a few GOPs of packets
 _MAX_TAIL_PACKETS = 2000  # our choice: demuxing (not decoding) this many packets is cheap
+_TAIL_SLACK_S = 0.25  # our choice: data may end this much before the header's duration
 
 
 class ProbeFailure(Exception):
@@ -127,7 +129,7 @@ class IngestStage(Stage):
     # I/O-bound: a quarter core per actor, several rows per call (our choice).
     resources: Resources = field(default_factory=lambda: Resources(cpus=0.25, batch_size=16))
     timeout_s: float = 20.0  # our choice: open/read timeout per probe, local files and URLs
-    check_tail: bool = True  # decode a frame near the end to catch truncated files
+    check_tail: bool = True  # check the data reaches the video's end (catches truncation)
     range_tolerance_s: float = 0.5  # our choice: container durations can be off by a frame or two
     min_side: int = 16  # our choice: smaller frames carry no usable subject
     max_side: int = 8192  # our choice: larger than 8K is a corrupt header, not a video
@@ -246,8 +248,10 @@ class IngestStage(Stage):
             probe = _describe(container, stream, size)
             self._check_sane(probe)
             _decode_first(container, stream)
-            if self.check_tail:
-                _check_tail(container, stream, probe)
+            video_end = _check_tail(container, stream, probe) if self.check_tail else None
+            if (stream.duration is None and video_end
+                    and video_end < probe.duration_s - 0.5 / probe.fps):
+                probe = dataclasses.replace(probe, duration_s=video_end)  # audio ran longer
             return probe
         except av.FFmpegError as e:
             raise ProbeFailure("unreachable_url" if is_url and _is_network(e) else
@@ -414,35 +418,45 @@ def _decode_first(container: av.container.InputContainer, stream: av.VideoStream
 
 
 def _check_tail(container: av.container.InputContainer, stream: av.VideoStream,
-                probe: Probe) -> None:
+                probe: Probe) -> float | None:
     """Catch truncated files without decoding: the data must reach the end of the video.
 
-    Indexed containers (MP4, MKV with cues) say where their last packets are: they must lie
-    inside the file. Otherwise, demux (no decoding) from the keyframe before the last second
-    and require a packet that starts within the last two frames.
+    Fully indexed containers (MP4, AVI) say where their last packets are: they must lie inside
+    the file. Otherwise (MKV/WebM, TS), demux every stream (no decoding) from the keyframe
+    before the end and require data up to the last quarter second (or two frames). This also
+    measures where the video stream itself ends, returned (seconds) for containers whose
+    headers only give the whole file's duration (audio may run longer than video).
     """
-    if probe.size_bytes and len(stream.index_entries):
-        entries = stream.index_entries
+    target = probe.duration_s - max(2.0 / probe.fps, _TAIL_SLACK_S)
+    origin = stream.start_time or 0
+    entries = stream.index_entries
+    if probe.size_bytes and len(entries):
         last = entries[len(entries) - 1]
         if last.pos >= 0 and last.pos + last.size > probe.size_bytes:
             raise ProbeFailure("unreadable_video", f"truncated: the index needs "
                                f"{last.pos + last.size} bytes, the file has {probe.size_bytes}")
-        return
-    target = probe.duration_s - 2.0 / probe.fps
+        if (last.timestamp - origin) * stream.time_base >= target:
+            return None  # a full index that fits in the file
+        # else a partial index (MKV without cues lists only the packets read so far): demux
     if target <= 0:
-        return
-    origin = stream.start_time or 0
+        return None
     container.seek(origin + int(target / stream.time_base), stream=stream, backward=True)
-    reached = 0.0
-    for n, packet in enumerate(container.demux(stream)):
-        if packet.pts is not None:
-            reached = max(reached, float((packet.pts - origin) * stream.time_base))
-            if reached >= target:
-                return
+    reached, video_end = 0.0, None
+    for n, packet in enumerate(container.demux()):
         if n >= _MAX_TAIL_PACKETS:
-            return  # a very long GOP: cannot tell cheaply, let the decoders find out
-    raise ProbeFailure("unreadable_video", f"truncated: data ends at {reached:.2f} s of "
-                       f"{probe.duration_s:.2f} s")
+            return None  # a very long GOP: cannot tell cheaply, let the decoders find out
+        own = packet.stream
+        if packet.pts is None or own.time_base is None:
+            continue
+        start = float((packet.pts - (own.start_time or 0)) * own.time_base)
+        end = start + float((packet.duration or 0) * own.time_base)
+        reached = max(reached, end)
+        if own.index == stream.index:
+            video_end = end if video_end is None else max(video_end, end)
+    if reached < target:
+        raise ProbeFailure("unreadable_video", f"truncated: data ends at {reached:.2f} s of "
+                           f"{probe.duration_s:.2f} s")
+    return video_end
 
 
 def _looks_like_container(path: str) -> bool:

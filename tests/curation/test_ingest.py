@@ -5,6 +5,8 @@ import csv
 import shutil
 import socket
 
+import av
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -156,6 +158,43 @@ def test_sanity_limits_are_settings(ball_clip):
     assert row["reason"] == "absurd_video" and "duration" in row["detail"]
     (row,) = IngestStage(max_fps=10)(rows).to_pylist()
     assert row["reason"] == "absurd_video" and "fps" in row["detail"]
+
+
+def _write_mkv(path, frames, audio_s: float = 0.0) -> None:
+    """Matroska (no sample index), optionally with a silent audio track `audio_s` long."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=24)
+        video.width, video.height, video.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        audio = container.add_stream("aac", rate=16000) if audio_s else None
+        for i, frame in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts = i
+            container.mux(video.encode(picture))
+        container.mux(video.encode(None))
+        for i in range(0, int(audio_s * 16000), 1024) if audio else ():
+            sound = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
+                                               layout="mono")
+            sound.sample_rate, sound.pts = 16000, i
+            container.mux(audio.encode(sound))
+        if audio:
+            container.mux(audio.encode(None))
+
+
+def test_matroska_truncation_and_video_duration(ball_clip, tmp_path):
+    frames = ball_clip[1]  # 48 frames: 2 s of video
+    _write_mkv(tmp_path / "clip.mkv", frames)
+    data = (tmp_path / "clip.mkv").read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[: len(data) // 2])
+    _write_mkv(tmp_path / "long_audio.mkv", frames, audio_s=3.0)
+    names = ["clip.mkv", "cut.mkv", "long_audio.mkv"]
+    rows = _manifest_rows(video=[str(tmp_path / n) for n in names], caption=[b"a"] * 3)
+    clip, cut, long_audio = IngestStage()(rows).to_pylist()
+    assert clip["status"] == "ok" and clip["duration_s"] == pytest.approx(2.0, abs=0.01)
+    assert cut["reason"] == "unreadable_video" and "truncated" in cut["detail"]
+    # The header says 3 s (the audio); candidate clips must stop where the video does.
+    assert long_audio["status"] == "ok"
+    assert long_audio["duration_s"] == pytest.approx(2.0, abs=0.05)
+    assert long_audio["end_s"] == long_audio["duration_s"]
 
 
 def test_urls_are_probed_and_failures_are_unreachable(ball_clip, tmp_path, serve_dir):

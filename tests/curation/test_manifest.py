@@ -57,11 +57,14 @@ def test_csv_keeps_non_utf8_caption_bytes_and_flags_bad_times(tmp_path):
     assert empty["caption"] == b"" and empty["problem"] is None
 
 
-def test_tsv(tmp_path):
+def test_tsv_and_gzip_csv(tmp_path):
     path = tmp_path / "m.tsv"
     path.write_text("video\tcaption\nv.mp4\tA bird, flying.\n")
     (row,) = _rows(path)
     assert row["video"] == str(tmp_path / "v.mp4") and row["caption"] == b"A bird, flying."
+    gz = tmp_path / "m.csv.gz"
+    gz.write_bytes(gzip.compress(b"video,caption\nv.mp4,A bird.\n"))
+    assert _rows(gz)[0]["caption"] == b"A bird."
 
 
 def test_empty_video_cell_is_a_row_problem(tmp_path):
@@ -126,12 +129,13 @@ def test_panda70m_rows_become_segments(tmp_path):
           b""""[0.44, 0.38]",good\n"""
         + b"""def,u,"[['0:00:00.000', '0:00:01.000']]","['A man.', 'extra']",[0.1],good\n"""
         + b"""ghi,u,"[['0:00:00', 'soon']]","['x']",[0.1],good\n"""
+        + b"""gh2,u,"[['0:00:00', None]]","['x']",[0.1],good\n"""
         + b"""mno,u,"[['0:00:00.000', '0:00:01.000']]","['unclosed",[0.1],good\n"""
         + b"""jkl,u,"[['0:00:00.000', '0:00:01.000'], ['0:00:01.000', '0:00:02.000']]","""
           b""""['caf\xe9', 'fine']",[0.1],good\n"""
     )
     assert detect_format(path) == "panda70m"
-    abc, mismatch, bad_time, unclosed, latin = _rows(path)
+    abc, mismatch, bad_time, null_time, unclosed, latin = _rows(path)
     assert abc["id"] == "abc" and abc["video"] == str(tmp_path / "abc.mp4")
     assert abc["caption"] is None and abc["start"] is None
     assert abc["segments"] == [
@@ -139,7 +143,7 @@ def test_panda70m_rows_become_segments(tmp_path):
         {"start": 5.005, "end": 62.5, "caption": b"A dog's toy."},
     ]
     assert mismatch["problem"] == "bad_manifest_row" and mismatch["segments"] is None
-    assert bad_time["problem"] == "bad_timestamps"
+    assert bad_time["problem"] == null_time["problem"] == "bad_timestamps"
     assert unclosed["problem"] == "bad_manifest_row"
     # A non-UTF-8 cell keeps each caption's original bytes; only that segment will fail.
     assert [s["caption"] for s in latin["segments"]] == [b"caf\xe9", b"fine"]
@@ -198,7 +202,7 @@ def test_manifest_errors_are_one_line_with_a_fix(tmp_path, name, content, expect
     if content is not None:
         path.write_text(content)
     with pytest.raises(ManifestError) as info:
-        read_manifest(path)
+        list(iter_manifest_batches(path))
     message = str(info.value)
     assert expected in message and "\n" not in message
     assert ";" in message  # every message names what to do after the semicolon
@@ -207,7 +211,7 @@ def test_manifest_errors_are_one_line_with_a_fix(tmp_path, name, content, expect
 def test_folder_that_is_not_video2dataset(tmp_path):
     (tmp_path / "notes").mkdir()
     with pytest.raises(ManifestError, match="not a video2dataset output"):
-        read_manifest(tmp_path)
+        iter_manifest_batches(tmp_path)  # raised before the first batch is asked for
 
 
 def test_batches_stream_with_continuous_rows(tmp_path):
