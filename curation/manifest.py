@@ -37,6 +37,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from curation.errors import OperatorError
+
 SEGMENT = pa.struct(
     [
         pa.field("start", pa.float64()),
@@ -81,7 +83,7 @@ _CLOCK = re.compile(_CLOCK_RE)
 _NUMBER_RE = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
 
 
-class ManifestError(ValueError):
+class ManifestError(OperatorError, ValueError):
     """The manifest as a whole cannot be read; the message is one line naming the fix."""
 
 

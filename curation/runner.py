@@ -11,12 +11,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation import warehouse
 from curation.config import RunConfig
 from curation.execute import execute_local, execute_ray
-from curation.manifest import read_manifest
+from curation.manifest import iter_manifest_batches
 from curation.profiles import build_stages
 from curation.route import route
 
@@ -40,11 +41,11 @@ def plan(manifest: str | Path, out: str | Path, config: RunConfig) -> list[int]:
         planned = json.loads(plan_file.read_text())
         if planned["manifest"] == str(Path(manifest).resolve()) and planned["shard_size"] == config.shard_size:
             return planned["shards"]
-    rows = read_manifest(manifest)
     plan_dir.mkdir(parents=True, exist_ok=True)
     shards = []
-    for shard, offset in enumerate(range(0, max(rows.num_rows, 1), config.shard_size)):
-        pq.write_table(rows.slice(offset, config.shard_size), plan_dir / f"{warehouse.part_name(shard)}.parquet")
+    # Streamed: a Panda-70M-sized manifest never has to fit in memory at once.
+    for shard, batch in enumerate(iter_manifest_batches(manifest, config.shard_size)):
+        pq.write_table(pa.Table.from_batches([batch]), plan_dir / f"{warehouse.part_name(shard)}.parquet")
         shards.append(shard)
     plan_file.write_text(json.dumps({"manifest": str(Path(manifest).resolve()),
                                      "shard_size": config.shard_size, "shards": shards}))
