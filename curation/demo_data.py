@@ -8,7 +8,7 @@ photos and textures, and `curation.synthetic` turns those into short H.264 video
   bikes.mp4            real footage, a montage of street shots -> rejected by the shot filter
   carphone.mp4         real footage, one man talking in a car  -> kept (subject "man")
   photo_*.mp4          still photos panned / zoomed            -> rejected by the motion filter
-  red_ball.mp4         one ball rolling over a static floor    -> kept; `red_ball.npz` holds
+  red_ball.mp4         one red "ladybug" crawling over a static floor -> kept; `red_ball.npz` holds
                        the generator's per-frame ground-truth masks (key `masks`, (F, H, W))
 
 `build_broken_manifest(out_dir)` writes a manifest in which every row but the valid ones is
