@@ -4,6 +4,7 @@ import torch
 
 from model.config import DIT_CONFIGS, dit_config
 from model.dit import DiT, Rope3D, SelfAttention, apply_rope, rope_axis_dims, window_mask
+from model.personalization import Conditioning
 
 TINY = DIT_CONFIGS["dit-tiny"]
 
@@ -104,6 +105,11 @@ def test_no_references_at_all_is_finite(model, make_cond):
     cond.ref_mask[:] = False
     v = model(torch.randn(1, TINY.in_channels, 1, 2, 2), torch.tensor([0.3]), cond)
     assert torch.isfinite(v).all()
+    # A prompt without any reference image behaves like one whose slots are all padding.
+    empty = Conditioning(cond.text, cond.text_mask, cond.ref_tokens[:, :0], cond.ref_mask[:, :0],
+                         cond.word_index[:, :0])
+    assert torch.allclose(model(torch.zeros(1, TINY.in_channels, 1, 2, 2), torch.tensor([0.3]), empty),
+                          model(torch.zeros(1, TINY.in_channels, 1, 2, 2), torch.tensor([0.3]), cond))
 
 
 def test_windowed_model_matches_full_when_window_covers_clip(make_cond, randomize):
