@@ -86,7 +86,9 @@ def _decode_from(container, stream, clock: _Clock, target_s: float) -> Iterator[
     """
     backoffs = [b for b in SEEK_BACKOFF_S if target_s - b > 0] + [None]  # None: stream start
     for back in backoffs:
-        container.seek(clock.pts(target_s - back) if back is not None else clock.origin,
+        # The start itself: pts 0 lies at or before the first frame (MPEG-TS lands on the next
+        # keyframe when asked for exactly its start_time).
+        container.seek(clock.pts(target_s - back) if back is not None else min(clock.origin, 0),
                        stream=stream, backward=True)
         clock.last = None
         frames = container.decode(stream)
@@ -162,9 +164,10 @@ def decode_clip(path: str | Path, start_s: float = 0.0, end_s: float | None = No
 class FrameSampler:
     """Nearest frames to given times from one open container, seeking instead of decoding all.
 
-    Times are served in any order. Consecutive requests that move forward by at most
-    `max_forward_s` continue the current decode instead of seeking again (decoding on from
-    where we are is cheaper than going back to a keyframe when the gap is short).
+    Times are served in any order. A later time continues the current decode instead of
+    seeking when the seek would land on a keyframe at or before where we already are (looked
+    up in the demuxer's index; without an index, when the gap is at most `max_forward_s`), so
+    a video with one keyframe is never decoded twice.
 
         with FrameSampler("v.mp4") as sampler:
             frame, pts_s = sampler.nearest(1.5)
@@ -211,12 +214,41 @@ class FrameSampler:
         return _to_rgb(frame, self.size, self.interpolation), t
 
     def _can_continue(self, target_s: float) -> bool:
-        """Whether decoding on from the current position reaches `target_s` cheaply."""
+        """Whether decoding on from the current position beats seeking to reach `target_s`."""
         held = self._prev or self._next  # the earliest frame we still hold
         if self._frames is None or held is None or target_s < held[1] - TIME_TOL_S:
             return False  # nothing open, stream exhausted before anything, or target behind us
-        ahead = self._next[1] if self._next is not None else self._prev[1]
-        return target_s - ahead <= self.max_forward_s
+        if self._next is None:
+            return True  # at the end of the stream: the last frame is the nearest
+        landing = self._keyframe_before(target_s)
+        if landing is not None:  # a seek would restart there: only worth it past our position
+            return landing <= self._next[1] + TIME_TOL_S
+        return target_s - self._next[1] <= self.max_forward_s  # no index: guess by distance
+
+    def _keyframe_before(self, target_s: float) -> float | None:
+        """Time of the last indexed keyframe at or before `target_s`, from the demuxer's index
+        (MP4/MOV sample tables, Matroska cues); None when the index does not reach that far.
+
+        Index timestamps are decode times, at most a few frames before presentation times,
+        which only makes the estimate err towards continuing to decode.
+        """
+        entries = self.stream.index_entries
+        n = len(entries)
+        target = self.clock.pts(target_s + TIME_TOL_S)
+        if n == 0 or entries[n - 1].timestamp < target:
+            return None
+        lo, hi = 0, n  # first entry after the target (entries are in decode order)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if entries[mid].timestamp <= target:
+                lo = mid + 1
+            else:
+                hi = mid
+        i = lo - 1
+        while i >= 0 and not entries[i].is_keyframe:  # back over at most one GOP
+            i -= 1
+        ts = entries[i].timestamp if i >= 0 else self.clock.origin
+        return (ts - self.clock.origin) * self.clock.time_base
 
     def _seek(self, target_s: float) -> None:
         self.stats.seeks += 1

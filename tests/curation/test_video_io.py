@@ -134,6 +134,28 @@ def test_frame_sampler_continues_forward_without_seeking(coded_video):
         assert sampler.stats.seeks == 2  # 4.0 seeks; 4.4 and 4.8 decode on; 4.2 goes back
 
 
+def test_one_keyframe_video_is_decoded_once(tmp_path):
+    # A single GOP (like bigbuckbunny.mp4): seeking for each target would restart at frame 0;
+    # the index says so, and the sampler decodes on instead.
+    path = write_coded_video(tmp_path / "one_gop.mp4", n=100, gop=1000)
+    with video_io.FrameSampler(path) as sampler:
+        codes = [read_code(sampler.nearest(t)[0]) for t in (0.21, 2.0, 3.79)]
+        assert codes == [5, 50, 95]
+        assert sampler.stats.seeks == 1 and sampler.stats.frames_decoded <= 100
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".ts"])
+def test_other_containers_keep_times_from_the_stream_start(tmp_path, suffix):
+    # Matroska indexes keyframes only (cues); MPEG-TS has no index and starts at a non-zero
+    # pts: times still count from the first frame and the nearest frame is still found.
+    path = write_coded_video(tmp_path / f"coded{suffix}", n=100)
+    frames, times = video_io.decode_clip(path, 1.0, 1.2)
+    assert [read_code(f) for f in frames] == [25, 26, 27, 28, 29]
+    np.testing.assert_allclose(times, np.arange(25, 30) / FPS, atol=1e-3)
+    sampled = video_io.frames_at(path, [3.9, 0.21, 2.0])
+    assert [read_code(f) for f, _ in sampled] == [97, 5, 50]
+
+
 def test_frames_at_scales_in_the_decoder(coded_video):
     (small, _), = video_io.frames_at(coded_video, [1.0], max_side=64)
     assert small.shape == (32, 64, 3)
