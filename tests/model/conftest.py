@@ -7,10 +7,6 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import pytest
 import torch
 
-# Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine the
-# threads' spin-waiting made steps 10x slower: one thread keeps the suite fast and steady.
-torch.set_num_threads(1)
-
 from model.config import DIT_CONFIGS
 from model.personalization import Conditioning
 
@@ -37,6 +33,17 @@ def _randomize(module: torch.nn.Module, seed=0, std=0.1) -> torch.nn.Module:
         for p in module.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * std)
     return module
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine the
+    threads' spin-waiting made steps 10x slower: one thread keeps these tests fast and steady.
+    Restored afterwards so other test folders keep their own setting."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
