@@ -15,8 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPEATS = 3  # timed repetitions after one warm-up; the best is reported (noisy machine)
 BATCH_SIZES = (1, 4, 16)
 N_CLIPS = 16
@@ -110,7 +108,8 @@ def bench_offline() -> list[dict]:
                                        for w, t in words], frames=sampled)
             table = _rows_table([row])
             t = _best(lambda: stage(table))
-            out.append(_row(f"offline_{name}_ms_per_clip", t * 1e3, "ms/clip", f"{what}, GrabCut masks, 3 frames"))
+            out.append(_row(f"offline_{name}_ms_per_clip", t * 1e3, "ms/clip",
+                            f"{what}, GrabCut masks, 3 frames"))
     return out
 
 

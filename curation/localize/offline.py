@@ -367,10 +367,14 @@ class OfflineDetector:
     FACE_ID = "offline:face_body"
     MOTION_ID = "offline:motion_saliency"
 
+    # Defaults are our choices, measured on the demo clips: 256 px and 8 fps keep the motion
+    # background under ~0.2 s per static-camera clip; 10 references make the median robust to
+    # an object that lingers in up to 4 of them; 30 grey levels sit above H.264 noise at CRF 18.
     def __init__(self, *, max_side: int = 256, fps: float = 8.0, max_refs: int = 10,
                  diff_min: float = 30.0, min_area_frac: float = 0.002, max_per_word: int = 10,
-                 faces=None):
+                 face_min_score: float = 0.9, faces=None):
         self.max_side, self.fps, self.max_refs = max_side, fps, max_refs
+        self.face_min_score = face_min_score  # MTCNN: real faces score > 0.99 (faces stage's default)
         self.diff_min, self.min_area_frac, self.max_per_word = diff_min, min_area_frac, max_per_word
         self._faces = faces  # injectable for tests; default: the shared MTCNN detector
 
@@ -381,7 +385,8 @@ class OfflineDetector:
         return self._faces
 
     def detect_clip(self, clip: ClipInput) -> tuple[list[list[Detection]], dict[str, tuple[str, str]]]:
-        """Per frame: detections (with GrabCut hints); per word it cannot localize: (reason, detail)."""
+        """Per frame: detections (with GrabCut hints); per word it did not localize in any frame:
+        (reason, detail), the reason being `no_offline_localizer` or `entity_not_found`."""
         dets: list[list[Detection]] = [[] for _ in clip.images]
         skipped: dict[str, tuple[str, str]] = {}
         humans = [w for w in clip.subjects if is_human(w)]
@@ -399,20 +404,27 @@ class OfflineDetector:
                 if d is not None:
                     dets[k].append(d)
                     bodies[k].append(d.box)
+            if not any(bodies):
+                skipped[humans[0]] = ("entity_not_found", f"no face scoring >= {self.face_min_score} "
+                                      f"in any frame to anchor the body box on")
         if len(others) > 1:
             for w in others:
                 skipped[w] = ("no_offline_localizer",
                               f"{len(others)} non-human subjects: motion cannot tell which is which")
         elif len(others) == 1:
-            for k, regions in enumerate(self._motion(clip, bodies)):
-                for rank, r in enumerate(regions[:self.max_per_word]):
+            regions, why = self._motion(clip, bodies)
+            for k, found in enumerate(regions):
+                for rank, r in enumerate(found[:self.max_per_word]):
                     dets[k].append(Detection(word=others[0], box=r.box, score=r.share, text_score=None,
                                              rank=rank, detector=self.MOTION_ID,
                                              hint=Hint(sure_fg=_erode(r.mask), probable_fg=r.mask)))
+            if not any(regions):
+                skipped[others[0]] = ("entity_not_found", why or "no moving region apart from the "
+                                      "human subjects in any frame")
         return dets, skipped
 
     def _human(self, word: str, image: np.ndarray) -> Detection | None:
-        faces = self.faces(image)
+        faces = [f for f in self.faces(image) if f.score >= self.face_min_score]
         if not faces:
             return None
         h, w = image.shape[:2]
@@ -422,14 +434,21 @@ class OfflineDetector:
                          detector=f"{self.FACE_ID}({getattr(self.faces, 'id', 'faces')})",
                          hint=person_hint(face.box_xyxy, w, h))
 
-    def _motion(self, clip: ClipInput, bodies: list[list]) -> list[list[Region]]:
+    def _motion(self, clip: ClipInput, bodies: list[list]) -> tuple[list[list[Region]], str | None]:
+        """Moving regions per frame, and why there are none when the clip cannot be read."""
+        none: list[list[Region]] = [[] for _ in clip.images]
         if not clip.source:
-            return [[] for _ in clip.images]
-        refs, ref_times = decode_refs(clip.source, clip.start_s, clip.end_s, self.max_side, self.fps)
+            return none, "no source video to estimate motion from"
+        try:
+            refs, ref_times = decode_refs(clip.source, clip.start_s, clip.end_s, self.max_side, self.fps)
+        except Exception as e:  # an unreadable source is this word's problem, not the clip's
+            return none, f"cannot decode the clip for motion ({type(e).__name__}: {e})"
         masks = motion_masks(clip.images, clip.times, refs, ref_times, max_refs=self.max_refs,
                              diff_min=self.diff_min)
+        if all(m is None for m in masks):
+            return none, "no background could be estimated (camera motion not recoverable)"
         return [moving_regions(m, bodies[k], self.min_area_frac) if m is not None else []
-                for k, m in enumerate(masks)]
+                for k, m in enumerate(masks)], None
 
 
 def _erode(mask: np.ndarray) -> np.ndarray:

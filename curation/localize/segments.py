@@ -100,7 +100,8 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 # --- references --------------------------------------------------------------------------------
 
 
-def reference_images(image: np.ndarray, box, mask: np.ndarray) -> tuple[tuple[int, int, int, int], bytes, bytes]:
+def reference_images(image: np.ndarray, box, mask: np.ndarray
+                     ) -> tuple[tuple[int, int, int, int], bytes, bytes]:
     """The reference encoding of one segment: `(crop box, RGBA PNG, mask PNG)`.
 
     `mask` is frame-sized boolean; the crop is the integer window covering `box`, with the

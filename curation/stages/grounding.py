@@ -73,6 +73,7 @@ class _Clip:
     skipped: dict[str, tuple[str, str]] = field(default_factory=dict)  # phrase -> (reason, detail)
     chosen: list[dict[str, Detection]] = field(default_factory=list)  # per frame: phrase -> kept box
     masks: list[dict[str, tuple[np.ndarray, float | None]]] = field(default_factory=list)
+    error: Exception | None = None  # set when this clip alone failed (per-clip classical work)
 
 
 @dataclass
@@ -164,9 +165,11 @@ class GroundingStage(Stage):
                 clips.append(prepared)
         try:
             self._detect(clips)
+            clips = self._drop_failed(clips, outcomes)
             for c in clips:
                 c.chosen = [select(d, self.box_threshold, self.text_threshold) for d in c.detections]
             self._segment(clips)
+            clips = self._drop_failed(clips, outcomes)
         except Exception as e:  # a failed batched forward pass fails each of its clips, as data
             for c in clips:
                 outcomes[c.index] = _error(e)
@@ -214,12 +217,16 @@ class GroundingStage(Stage):
         for c in clips:
             clip = ClipInput(c.images, c.times, c.subjects, c.objects, c.row.get("source"),
                              c.row.get("start_s") or 0.0, c.row.get("end_s") or 0.0)
-            c.detections, c.skipped = self._offline.detect_clip(clip)
+            try:
+                c.detections, c.skipped = self._offline.detect_clip(clip)
+            except Exception as e:
+                c.error = e
 
     def _segment(self, clips: list[_Clip]) -> None:
         if self.segmenter == "sam":
             jobs = [(c, k, list(c.chosen[k].values())) for c in clips for k in range(len(c.images))]
-            results = self._sam.segment([c.images[k] for c, k, _ in jobs], [[d.box for d in ds] for _, _, ds in jobs])
+            results = self._sam.segment([c.images[k] for c, k, _ in jobs],
+                                        [[d.box for d in ds] for _, _, ds in jobs])
             for c in clips:
                 c.masks = [{} for _ in c.images]
             for (c, k, ds), res in zip(jobs, results):
@@ -229,9 +236,19 @@ class GroundingStage(Stage):
         from curation.localize.offline import grabcut_mask
 
         for c in clips:
-            c.masks = [{w: (grabcut_mask(c.images[k], d.box, d.hint, iterations=self.grabcut_iterations,
-                                         max_side=self.grabcut_max_side), None)
-                        for w, d in c.chosen[k].items()} for k in range(len(c.images))]
+            try:
+                c.masks = [{w: (grabcut_mask(c.images[k], d.box, d.hint, iterations=self.grabcut_iterations,
+                                             max_side=self.grabcut_max_side), None)
+                            for w, d in c.chosen[k].items()} for k in range(len(c.images))]
+            except Exception as e:
+                c.error = e
+
+    @staticmethod
+    def _drop_failed(clips: list[_Clip], outcomes: list) -> list[_Clip]:
+        for c in clips:
+            if c.error is not None:
+                outcomes[c.index] = _error(c.error)
+        return [c for c in clips if c.error is None]
 
     # --- rows out ------------------------------------------------------------------------------
 

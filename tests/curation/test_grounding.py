@@ -149,7 +149,8 @@ class ScriptedDino:
             tokens = self.tok.convert_ids_to_tokens(input_ids[i].tolist())
             for q, (lit, box) in enumerate(self.scripts.get(grey, [])):
                 for token, p in lit.items():
-                    logits[i, q, tokens.index(token)] = logit(p)
+                    if token in tokens:  # the script may name words this prompt does not have
+                        logits[i, q, tokens.index(token)] = logit(p)
                 boxes[i, q] = torch.tensor(box)
         return SimpleNamespace(logits=logits, pred_boxes=boxes)
 
@@ -272,6 +273,15 @@ def test_rows_without_frames_are_rejected_not_raised(scripted_stage):
     row = clip_row("v3:0-3000", [("dog", "subject")], [])
     out = scripted_stage(table([row])).to_pylist()[0]
     assert out["status"] == "rejected" and out["reason"] == "missing_frames"
+
+
+def test_a_broken_clip_fails_alone(scripted_stage):
+    good = clip_row("v1:0-3000", [("dog", "subject")], [grey(11), grey(12), grey(13)])
+    bad = clip_row("v4:0-3000", [("dog", "subject")], [grey(11), grey(12), grey(13)])
+    bad["frames"][1]["png"] = b"not a png"
+    out = scripted_stage(table([bad, good])).to_pylist()
+    assert out[0]["reason"] == "grounding_error" and "not a decodable image" in out[0]["detail"]
+    assert out[1]["status"] == "ok" and out[1]["references"]
 
 
 def test_settings_are_validated():

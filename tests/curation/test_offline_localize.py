@@ -170,3 +170,21 @@ def test_ambiguous_subjects_are_not_guessed(offline_stage, carphone):
     assert sorted((n["entity"], n["reason"]) for n in out["notes"]) == [
         ("car", "no_offline_localizer"), ("man", "no_offline_localizer"), ("woman", "no_offline_localizer")]
     assert out["references"] == []
+
+
+def test_words_the_localizers_miss_say_why(offline_stage):
+    grey = np.full((96, 128, 3), 120, np.uint8)
+    frames = [dict(frame_key=f"g:0-3000/frame{k}", clip_key="g:0-3000", frame_index=k, percentile=0.5,
+                   target_s=float(k), timestamp_s=float(k), width=128, height=96, png=encode_png(grey))
+              for k in (1, 2, 3)]
+    ents = lambda clip, ws: [dict(entity_key=f"{clip}/{w}", clip_key=clip, word=w, type="subject",  # noqa: E731
+                                  char_start=0, char_end=len(w), extractor="test") for w in ws]
+    rows = [dict(clip_key="g:0-3000", source=None, start_s=0.0, end_s=3.0, entities=ents("g:0-3000", ["woman"]),
+                 frames=frames),
+            dict(clip_key="h:0-3000", source="/nonexistent/clip.mp4", start_s=0.0, end_s=3.0,
+                 entities=ents("h:0-3000", ["dog"]), frames=frames)]
+    woman, dog = run(offline_stage, rows)
+    assert (woman["reason"], woman["notes"][0]["reason"]) == ("subject_not_found", "entity_not_found")
+    assert "no face" in woman["notes"][0]["detail"]
+    assert (dog["reason"], dog["notes"][0]["reason"]) == ("subject_not_found", "entity_not_found")
+    assert "cannot decode" in dog["notes"][0]["detail"]
