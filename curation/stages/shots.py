@@ -16,7 +16,7 @@ Modes
       to the ms, or a different decoder's timestamps) leaks a frame or two of the neighbouring
       shot; the clip is trimmed to the shot-free interior instead (new start_s/end_s/clip_key)
       and the score is taken over what remains. `edge_trim_s: 0` turns this off (strict).
-  split (the paper's benchmark step: "use TransNetV2 to split a long video into clips")
+  split (paper 4.1, the benchmark: "use TransNetV2 to split a long video into multiple clips")
       One output clip per shot of at least `min_clip_s`, each with its own clip_key, start_s,
       end_s. Shorter shots are not candidates (a flash, a title card, a dissolve); they are
       counted in the detail line, not lost silently. A row with no long-enough shot is rejected
@@ -180,7 +180,7 @@ class ShotStage(Stage):
     )
     scores: ClassVar[tuple[str, ...]] = ("shot_score",)
 
-    mode: str = "filter"  # "filter" (paper A.1) | "split" (paper 4: split long videos into shots)
+    mode: str = "filter"  # "filter" (paper A.1) | "split" (paper 4.1: split long videos into shots)
     threshold: float = 0.5  # TransNetV2's default on single-frame predictions (upstream default)
     edge_trim_s: float = 0.2  # filter: trim, don't reject, boundaries this near an end (our choice)
     min_clip_s: float = 2.0  # split: shortest shot kept as a clip (our choice: ~50 frames)
