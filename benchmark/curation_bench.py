@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 REPEATS = 3  # timed repetitions after one warm-up; the best is reported (noisy machine)
 PERCENTILES = (0.05, 0.50, 0.95)  # paper 3.1
 PANDA_CLIP_S = 8.5  # Panda-70M's mean clip length (Chen et al. 2024)
