@@ -6,7 +6,9 @@ Two access patterns cover the curation stages:
                 scaled to `size` by libswscale while converting from the decoder's YUV (never
                 a full-resolution RGB array in numpy), optionally subsampled to `fps`.
   frames_at     the frame nearest to each of a few times, by seeking to the keyframe before
-                each time and decoding forward only as far as needed (never the whole file).
+                each time and decoding forward only as far as needed; a seek that would go
+                back over frames already decoded is skipped (a one-keyframe file is decoded
+                at most once, never once per time).
 
 Times are seconds from the video stream's first presentation timestamp (`stream.start_time`),
 the origin players and `ffmpeg -ss` use, and the one clip keys and manifests are written in.
