@@ -81,6 +81,7 @@ def load_bundle(path, device="cpu", with_encoders: bool = True) -> Bundle:
     if with_encoders:
         text = TextEncoder(TextEncoderConfig(**raw["encoders"]["text"]))
         image = ImageEncoder(ImageEncoderConfig(**raw["encoders"]["image"]))
+        _check_widths(dit.cfg, text, image)
     sampler = dict(raw["sampler"], interval=tuple(raw["sampler"]["interval"]))
     modules = [m for m in (dit, vae, text, image) if m is not None]
     for m in modules:
@@ -88,6 +89,12 @@ def load_bundle(path, device="cpu", with_encoders: bool = True) -> Bundle:
     raw = {k: v for k, v in raw.items() if k != "dit"} | {"dit": {"config": raw["dit"]["config"]}}
     raw["vae"] = {k: v for k, v in vae_desc.items() if k != "state_dict"}
     return Bundle(dit, vae, text, image, FlowConfig.from_dict(raw["flow"]), SamplerConfig(**sampler), raw)
+
+
+def _check_widths(cfg: DiTConfig, text: TextEncoder, image: ImageEncoder) -> None:
+    for name, got, want in (("text", text.dim, cfg.text_dim), ("image", image.dim, cfg.image_dim)):
+        if got != want:
+            raise ValueError(f"the {name} encoder is {got} wide but the DiT expects {want}")
 
 
 def save_vae(path, vae: CausalVAE, extra: dict | None = None) -> Path:

@@ -68,6 +68,8 @@ class TextEncoderConfig:
     # Imagen, PixArt and SD3, and its encoder alone runs on one GPU.
     spec: str = "google/t5-v1_1-xxl"
     max_length: int = 256  # ours: long enough for the curated dense captions
+    # Any transformers encoder with a fast tokenizer, e.g. "UMT5EncoderModel" (Wan's).
+    model_class: str = "T5EncoderModel"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,12 +87,14 @@ class TextEncoder(nn.Module):
 
     def __init__(self, cfg: TextEncoderConfig = TextEncoderConfig()):
         super().__init__()
-        from transformers import AutoTokenizer, T5EncoderModel
+        import transformers
 
         self.cfg = cfg
-        self.tokenizer = _load(AutoTokenizer, cfg.spec)
-        self.model = _load(T5EncoderModel, cfg.spec).eval().requires_grad_(False)
-        self.dim = self.model.config.d_model
+        self.tokenizer = _load(transformers.AutoTokenizer, cfg.spec)
+        model_cls = getattr(transformers, cfg.model_class)
+        self.model = _load(model_cls, cfg.spec).eval().requires_grad_(False)
+        config = self.model.config
+        self.dim = getattr(config, "d_model", None) or config.hidden_size
 
     @torch.no_grad()
     def forward(self, prompts: list[str]) -> TextEmbedding:
