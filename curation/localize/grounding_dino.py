@@ -165,14 +165,14 @@ class GroundingDino:
     """`GroundingDinoForObjectDetection` + its processor, batched over frames."""
 
     def __init__(self, spec: str = DEFAULT_MODEL, *, device: str = "auto", floor: float = 0.1,
-                 max_per_word: int = 10, images_per_forward: int = 16):
+                 max_per_word: int = 10, images_per_forward: int = 16, dtype=None):
         import torch
         from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
         from curation import models
 
         self.device = models.device(device)
-        self.dtype = models.half_dtype_for(self.device)  # half precision on GPU only
+        self.dtype = dtype or models.half_dtype_for(self.device)  # default: half precision on GPU only
         self.processor = models.load(AutoProcessor, spec)
         self.model = models.load(GroundingDinoForObjectDetection, spec, device=self.device,
                                  dtype=self.dtype)

@@ -21,14 +21,15 @@ MASK_THRESHOLD = 0.0  # SAM's own logit threshold for a binary mask
 class Sam:
     """`SamModel` + `SamProcessor`, batched over frames with one embedding per frame."""
 
-    def __init__(self, spec: str = DEFAULT_MODEL, *, device: str = "auto", images_per_forward: int = 8):
+    def __init__(self, spec: str = DEFAULT_MODEL, *, device: str = "auto", images_per_forward: int = 8,
+                 dtype=None):
         import torch
         from transformers import SamModel, SamProcessor
 
         from curation import models
 
         self.device = models.device(device)
-        self.dtype = models.half_dtype_for(self.device)  # half precision on GPU only
+        self.dtype = dtype or models.half_dtype_for(self.device)  # default: half precision on GPU only
         self.processor = models.load(SamProcessor, spec)
         self.model = models.load(SamModel, spec, device=self.device, dtype=self.dtype)
         self.id = f"sam:{models.parse(spec).id}"
