@@ -11,6 +11,12 @@ from curation.stage import Stage
 
 _BASE = {name: {} for name in STAGE_CLASSES}
 
+
+def _gpu(batch_size: int) -> dict:
+    """One GPU per actor; CPU requests stay small so decoding actors fit beside it."""
+    return {"cpus": 1.0, "gpus": 1.0, "batch_size": batch_size, "actors": 1}
+
+
 PROFILES: dict[str, dict[str, dict]] = {
     "offline": {
         **_BASE,
@@ -30,12 +36,14 @@ PROFILES: dict[str, dict[str, dict]] = {
     },
     "full": {
         **_BASE,
-        "entities": {"backend": "vllm"},
+        "shots": {"resources": _gpu(batch_size=32)},
+        "videomae": {"resources": _gpu(batch_size=32)},
+        "entities": {"backend": "vllm", "resources": _gpu(batch_size=1024)},  # a whole shard per call
         "grounding": {"detector": "grounding_dino", "segmenter": "sam",
                       "detector_model": "IDEA-Research/grounding-dino-tiny",
-                      "segmenter_model": "facebook/sam-vit-huge"},
+                      "segmenter_model": "facebook/sam-vit-huge", "resources": _gpu(batch_size=16)},
         "faces": {"backend": "yolo"},
-        "background": {"backend": "sd"},
+        "background": {"backend": "sd", "resources": _gpu(batch_size=8)},
     },
 }
 
