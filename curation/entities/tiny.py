@@ -16,7 +16,7 @@ from pathlib import Path
 from curation.entities import prompt
 
 SPECIALS = ("<unk>", "<s>", "</s>")
-VOCAB_SIZE = 1024  # our choice: enough merges that the fixed prompt is ~300 tokens
+VOCAB_SIZE = 2048  # our choice: room for merges across words (the corpus saturates first)
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
     "{% if message['role'] == 'user' %}[INST] {{ message['content'] }}[/INST]"
@@ -33,11 +33,16 @@ _EXTRA_TEXT = (
 
 
 def _train_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # Merges may cross spaces (so the fixed prompt costs few tokens, which keeps fitting fast)
+    # but never the dict's punctuation: a random model cannot emit a well-formed answer by
+    # sampling one token that happens to hold a whole few-shot answer.
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"[{}'\"\n]"), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=list(SPECIALS),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
@@ -78,6 +83,17 @@ def fit_tiny_mistral(model_dir: str | Path, pairs: list[tuple[str, str]], max_st
     """Fit the checkpoint in `model_dir` (in place) until greedy decoding reproduces every
     answer of `pairs` under teacher forcing, or `max_steps`; returns the steps taken."""
     import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 2-layer, 64-wide model: extra threads only add sync cost
+    try:
+        return _fit(model_dir, pairs, max_steps, lr, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(model_dir, pairs, max_steps: int, lr: float, seed: int) -> int:
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from curation.entities.transformers_backend import render
@@ -104,7 +120,7 @@ def fit_tiny_mistral(model_dir: str | Path, pairs: list[tuple[str, str]], max_st
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % 10 == 0:
+        if step % 5 == 0:
             with torch.no_grad():
                 logits = model(input_ids=input_ids, attention_mask=mask).logits
             streak = streak + 1 if _memorised(logits, label_ids) else 0
