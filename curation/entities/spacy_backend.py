@@ -42,16 +42,64 @@ class SpacyExtractor:
         return [json.dumps(extract_doc(doc)) for doc in self.nlp.pipe(captions)]
 
 
-def _phrase(chunk) -> tuple[str, object] | None:
-    """The chunk's text without leading determiners/quantifiers, and its head token."""
-    toks = list(chunk)
-    while toks and toks[0] != chunk.root and (toks[0].dep_ in _DROP_DEPS or toks[0].pos_ in _DROP_POS
-                                              or toks[0].lower_ in lexicon.PLURAL_QUANTIFIERS):
+def _phrase(toks: list, root) -> tuple[str, object] | None:
+    """The tokens' text without leading determiners/quantifiers, and the head token."""
+    while toks and toks[0] != root and (toks[0].dep_ in _DROP_DEPS or toks[0].pos_ in _DROP_POS
+                                        or toks[0].lower_ in lexicon.PLURAL_QUANTIFIERS):
         toks = toks[1:]
-    if not toks or chunk.root.pos_ == "PRON":
+    if not toks or root.pos_ == "PRON":
         return None
-    doc = chunk.doc
-    return doc.text[toks[0].idx:chunk.end_char], chunk.root
+    return root.doc.text[toks[0].idx:toks[-1].idx + len(toks[-1])], root
+
+
+def _swallowed_verb(tok, chunk) -> bool:
+    """The small parser's commonest caption error: with no verb found, "A boy in a blue shirt
+    runs along the beach" reads "a blue shirt runs" as one noun phrase, and "A dog chases
+    tennis balls" reads "dog chases tennis balls" as one. An -s word after a noun, in a
+    sentence whose root is not a verb, is taken as the verb when it ends the phrase before a
+    preposition/determiner, or sits inside it right after a person/animal noun."""
+    doc = tok.doc
+    if not (tok.lower_.endswith("s") and tok.tag_ in ("NNS", "VBZ") and tok.i > chunk.start
+            and doc[tok.i - 1].pos_ in ("NOUN", "PROPN")
+            and tok.sent.root.pos_ not in ("VERB", "AUX")):
+        return False
+    if tok.i == chunk.end - 1:
+        nxt = doc[tok.i + 1] if tok.i + 1 < len(doc) else None
+        return doc[tok.i - 1].dep_ == "compound" and nxt is not None and \
+            nxt.pos_ in ("ADP", "DET", "ADV", "PUNCT", "CCONJ", "PART")
+    prev = doc[tok.i - 1]
+    return lexicon.is_living(prev.text, prev.lemma_.lower())
+
+
+def _segments(chunk):
+    """The chunk split at swallowed verbs: (tokens, head) per noun phrase."""
+    segments, current, split = [], [], False
+    for tok in chunk:
+        if not split and tok.i > chunk.start and _swallowed_verb(tok, chunk):
+            segments.append(current)
+            current, split = [], True  # one verb per phrase: the rest is its object
+        else:
+            current.append(tok)
+    segments.append(current)
+    return [(seg, chunk.root if chunk.root in seg else seg[-1]) for seg in segments if seg]
+
+
+def noun_groups(doc):
+    """(text, head token) of each noun phrase, repairing swallowed verbs."""
+    for chunk in doc.noun_chunks:
+        for toks, root in _segments(chunk):
+            found = _phrase(toks, root)
+            if found is not None:
+                yield found
+    for tok in doc:
+        # "a red hat walks", "A red sports car drives": a VERB with a determiner and a compound
+        # noun as children heads what is really a noun phrase, so there is no chunk at all
+        prev = doc[tok.i - 1] if tok.i > 0 else None
+        if tok.pos_ == "VERB" and prev is not None and prev.dep_ == "compound" and \
+                prev.head == tok and any(c.dep_ == "det" for c in tok.lefts):
+            found = _phrase([t for t in tok.subtree if t.i < tok.i], prev)
+            if found is not None:
+                yield found
 
 
 def classify(text: str, head) -> str | None:
@@ -71,11 +119,7 @@ def classify(text: str, head) -> str | None:
 
 def extract_doc(doc) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {"background": [], "subject": [], "object": []}
-    for chunk in doc.noun_chunks:
-        found = _phrase(chunk)
-        if found is None:
-            continue
-        text, head = found
+    for text, head in noun_groups(doc):
         kind = None if text.lower() in lexicon.NON_VISUAL_NOUNS else classify(text, head)
         if kind is not None and text not in out[kind]:
             out[kind].append(text)

@@ -45,6 +45,27 @@ def test_spacy_backend_answers_in_the_llm_format():
     assert raw == {"background": ["snowy street"], "subject": ["man", "dog"], "object": ["red jacket"]}
 
 
+@pytest.mark.parametrize("caption, expected", [
+    # the small parser swallows the verb into a noun phrase in these; the backend repairs them
+    ("A boy in a blue shirt runs along the beach.",
+     {"background": ["beach"], "subject": ["boy"], "object": ["blue shirt"]}),
+    ("A woman with a red hat walks in the park.",
+     {"background": ["park"], "subject": ["woman"], "object": ["red hat"]}),
+    ("A dog chases tennis balls on the grass.",
+     {"background": ["grass"], "subject": ["dog"], "object": ["tennis balls"]}),
+    ("A red sports car drives on a highway.",
+     {"background": ["highway"], "subject": [], "object": ["red sports car"]}),
+    # and leaves correct parses alone
+    ("A man plays the drums in a room.",
+     {"background": ["room"], "subject": ["man"], "object": ["drums"]}),
+    ("A herd of elephants walks across the savanna.",
+     {"background": ["savanna"], "subject": ["elephants"], "object": []}),
+])
+def test_spacy_backend_on_common_caption_shapes(caption, expected):
+    ex = SpacyExtractor()
+    assert json.loads(ex.extract([caption])[0]) == expected
+
+
 def test_stage_keeps_singular_subjects_with_typed_entities(extracted):
     stage, out = extracted
     rows = by_key(out)
