@@ -112,6 +112,8 @@ class EntitiesStage(Stage):
         if self.extractor is None:
             self.setup()
         rows = batch.to_pylist()
+        if not rows:
+            return to_table([], output_schema(batch.schema, self))
         captions = [r.get("caption") or "" for r in rows]
         try:
             raws = self.extractor.extract(captions)
