@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from curation import keys
+from curation.demo_data import BALL_CAPTION
 from curation.manifest import SCHEMA, iter_manifest_batches, read_manifest
 from curation.stage import OUTCOME_FIELDS
 from curation.stages.ingest import OUTPUT_SCHEMA, REASONS, WRITES, IngestStage
@@ -61,7 +62,7 @@ def test_valid_rows_carry_every_work_column(broken_out):
         assert all(row[c] is not None for c in WORK_COLUMNS), row
         assert row["codec"] == "h264" and (row["width"], row["height"]) == (256, 192)
         assert row["fps"] == pytest.approx(24.0) and row["n_frames"] == 48
-        assert row["caption"] == "A red ball rolls across a brick floor."
+        assert row["caption"] == BALL_CAPTION
     assert (whole["start_s"], whole["end_s"]) == (0.0, whole["duration_s"])
     assert whole["input_key"] == whole["video_id"]
     assert (timed["start_s"], timed["end_s"]) == (0.5, 1.5)
