@@ -14,6 +14,7 @@ from curation.demo_data import build_demo_manifest
 from curation.inspect import summary
 
 DAG_ID = "curate"
+DEMO_SHARD_SIZE = 2  # small shards, so the demo fans out into several mapped tasks
 
 
 def run_demo(out: Path, use_airflow: bool = True) -> int:
@@ -28,7 +29,9 @@ def run_demo(out: Path, use_airflow: bool = True) -> int:
         from curation.config import load_config
         from curation.runner import curate
 
-        curate(manifest, dataset, load_config(profile="offline"))
+        config = load_config(profile="offline")
+        config.shard_size = DEMO_SHARD_SIZE
+        curate(manifest, dataset, config)
     print(summary(dataset))
     print(f"\ntables: {dataset}/<table>/part-*.parquet  (read them with duckdb or pyarrow)")
     print(f"contact sheet: alchemist inspect {dataset} --html {out / 'contact_sheet.html'}")
@@ -38,7 +41,8 @@ def run_demo(out: Path, use_airflow: bool = True) -> int:
 def _run_with_airflow(manifest: Path, dataset: Path) -> int:
     home = REPO / ".airflow"
     print(f"running DAG `{DAG_ID}` with `airflow dags test` (AIRFLOW_HOME={home}) ...", flush=True)
-    result = dags_test(home, DAG_ID, {"manifest": str(manifest), "out": str(dataset), "profile": "offline"})
+    result = dags_test(home, DAG_ID, {"manifest": str(manifest), "out": str(dataset), "profile": "offline",
+                                      "shard_size": DEMO_SHARD_SIZE})
     if result.returncode != 0 or not (dataset / "_SUCCESS").exists():
         sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
         print(f"alchemist: error: the `{DAG_ID}` DAG run failed (log above)", file=sys.stderr)

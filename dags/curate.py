@@ -31,6 +31,7 @@ CURATED = Asset("alchemist_curated")
         "out": Param("", type="string", description="dataset directory; default <warehouse>/<dataset>/<run id>"),
         "profile": Param("offline", enum=["offline", "lite", "full"]),
         "config": Param("", type="string", description="optional YAML run config"),
+        "shard_size": Param(0, type="integer", minimum=0, description="rows per shard; 0: the config's"),
     },
 )
 def curate():
@@ -40,7 +41,8 @@ def curate():
 
         out = params["out"] or curation_tasks.dataset_dir(
             os.environ.get("ALCHEMIST_WAREHOUSE", "warehouse"), params["dataset"], run_id)
-        shards = curation_tasks.plan(params["manifest"], out, params["profile"], params["config"])
+        shards = curation_tasks.plan(params["manifest"], out, params["profile"], params["config"],
+                                     params["shard_size"])
         return {"out": out, "shards": shards}
 
     @task

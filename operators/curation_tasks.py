@@ -20,11 +20,14 @@ def dataset_dir(warehouse: str, dataset: str, run_id: str) -> str:
     return str(Path(warehouse).expanduser().resolve() / dataset / safe_run)
 
 
-def plan(manifest: str, out: str, profile: str | None, config_path: str | None) -> list[int]:
+def plan(manifest: str, out: str, profile: str | None, config_path: str | None,
+         shard_size: int = 0) -> list[int]:
     from curation.config import load_config
     from curation.runner import plan as plan_shards
 
     config = load_config(config_path or None, profile or None)
+    if shard_size:
+        config.shard_size = shard_size
     shards = plan_shards(manifest, out, config)
     (Path(out) / CONFIG_FILE).write_text(json.dumps(config.to_dict()))
     return shards

@@ -18,5 +18,5 @@ def demo_dag_run(airflow_home, ray_session, demo_manifest, tmp_path_factory):
 
     dataset = tmp_path_factory.mktemp("demo") / "dataset"
     result = dags_test(airflow_home, "curate", {"manifest": str(demo_manifest), "out": str(dataset),
-                                                "profile": "offline"})
+                                                "profile": "offline", "shard_size": 2})
     return dataset, result
