@@ -85,3 +85,26 @@ def test_every_candidate_has_motion_scores(dataset):
     motion = scores.filter(pc.equal(scores["stage"], "motion"))
     clips = set(warehouse.read_table(dataset, "clips")["clip_key"].to_pylist())
     assert clips <= set(motion["clip_key"].to_pylist())
+
+
+def test_generated_clip_references_cover_the_true_object(dataset, demo_manifest):
+    """Issue 3: the offline localizer's masks match the generator's masks (IoU > 0.5)."""
+    from curation.background.mask import decode_png, paste_mask
+    from curation.demo_data import load_masks
+
+    truth = load_masks(demo_manifest.parent / "videos" / "red_ball.npz")  # (F, H, W)
+    frames = {f["frame_index"]: f for f in _source_rows(dataset, "frames", "red_ball")}
+    refs = [r for r in _source_rows(dataset, "references", "red_ball") if r["word"] == "red ladybug"]
+    assert sorted(r["frame_index"] for r in refs) == [1, 2, 3]
+    for ref in refs:
+        frame = frames[ref["frame_index"]]
+        got = paste_mask(decode_png(ref["mask_png"], "L") > 0, ref["box_xyxy"], frame["height"], frame["width"])
+        want = truth[int(round(frame["timestamp_s"] * 24))]
+        iou = (got & want).sum() / (got | want).sum()
+        assert iou > 0.5, f"frame {ref['frame_index']}: IoU {iou:.2f}"
+
+
+def test_carphone_yields_real_face_crops_and_a_background(dataset):
+    faces = _source_rows(dataset, "faces", "carphone")
+    assert faces and all(f["detector"].startswith("mtcnn") and f["score"] >= 0.9 for f in faces)
+    assert len(_source_rows(dataset, "backgrounds", "carphone")) == 1
