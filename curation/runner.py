@@ -14,12 +14,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation import warehouse
-from curation.config import RunConfig
+from curation import models, warehouse
+from curation.config import ConfigError, RunConfig
 from curation.execute import execute_local, execute_ray
 from curation.manifest import iter_manifest_batches
 from curation.profiles import build_stages
 from curation.route import route
+from curation.stage import Stage
 
 log = logging.getLogger("alchemist.runner")
 
@@ -52,6 +53,16 @@ def plan(manifest: str | Path, out: str | Path, config: RunConfig) -> list[int]:
     return shards
 
 
+def preflight(stages: list[Stage]) -> None:
+    """Fail fast, in the driver, on what would fail every row: a model that is not there."""
+    for stage in stages:
+        for setting, spec in stage.models_needed().items():
+            if not spec:
+                raise ConfigError(f"stage {stage.name!r} needs stages.{stage.name}.{setting}: "
+                                  f"a hub id, a local directory or a package: spec")
+            models.resolve(spec)
+
+
 def run_meta(config: RunConfig) -> dict:
     return {"config": config.to_dict(), "code_version": warehouse.code_version(),
             "undesirable_filter": config.undesirable_filter}
@@ -65,6 +76,7 @@ def run_shard(out: str | Path, shard: int, config: RunConfig, use_ray: bool = Tr
         return ShardResult(shard, True, warehouse.shard_counts(out, shard), 0.0)
     rows = pq.read_table(out / "_plan" / f"{warehouse.part_name(shard)}.parquet")
     stages = build_stages(config)
+    preflight(stages)
     work = execute_ray(stages, rows) if use_ray else execute_local(stages, rows)
     meta = run_meta(config)
     counts = warehouse.write_shard(out, shard, route(work, stages, meta), meta)
@@ -92,6 +104,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 def curate(manifest: str | Path, out: str | Path, config: RunConfig,
            ray_address: str | None = None, use_ray: bool = True) -> dict:
     """Plan, run every shard, commit: the whole job without Airflow (`alchemist curate`)."""
+    preflight(build_stages(config))  # before planning: a bad config leaves no half-made dataset
     shards = plan(manifest, out, config)
     if use_ray:
         ensure_ray(ray_address)

@@ -93,6 +93,12 @@ class Stage:
     def setup(self) -> None:
         """Load models; called once per actor before the first batch."""
 
+    def models_needed(self) -> dict[str, str]:
+        """Setting name -> model spec that setup() will load with these settings. The runner
+        resolves them in the driver first, so a missing model is one error line, not a crash
+        in every actor."""
+        return {}
+
     def process(self, row: dict) -> Outcome | list[Outcome]:
         raise NotImplementedError
 

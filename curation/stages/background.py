@@ -65,6 +65,9 @@ class BackgroundStage(Stage):
     seed: int = 0  # per-clip generator seed = seed + crc32(clip_key): batch-independent
     resources: Resources = field(default_factory=lambda: Resources(cpus=0.5, batch_size=4))
 
+    def models_needed(self) -> dict[str, str]:
+        return {"sd_model": self.sd_model} if self.backend == "sd" else {}
+
     def setup(self) -> None:
         self._inpainter = self.make_inpainter()
 

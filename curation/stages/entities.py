@@ -102,6 +102,9 @@ class EntitiesStage(Stage):
                         max_model_len=self.max_model_len, structured_output=self.structured_output)
         return {}
 
+    def models_needed(self) -> dict[str, str]:
+        return {"model": self.model} if self.backend in ("transformers", "vllm") else {}
+
     def setup(self) -> None:
         if self.extractor is None:
             self.extractor = make_extractor(self.backend, **self._settings())

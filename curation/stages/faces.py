@@ -93,6 +93,9 @@ class FacesStage(Stage):
     #                      pyramid cost grows with area; a face in a 640 px person is > 40 px)
     resources: Resources = field(default_factory=lambda: Resources(cpus=0.5, batch_size=8))
 
+    def models_needed(self) -> dict[str, str]:
+        return {"yolo_weights": self.yolo_weights or ""} if self.backend == "yolo" else {}
+
     def setup(self) -> None:
         self._detector = get_detector(self.backend, **self._detector_options())
 

@@ -125,6 +125,14 @@ class GroundingStage(Stage):
 
     # --- models --------------------------------------------------------------------------------
 
+    def models_needed(self) -> dict[str, str]:
+        needed = {}
+        if self.detector == "grounding_dino":
+            needed["detector_model"] = self.detector_model
+        if self.segmenter == "sam":
+            needed["segmenter_model"] = self.segmenter_model
+        return needed
+
     def setup(self) -> None:
         if self.detector == "grounding_dino":
             self._gd = gd.GroundingDino(self.detector_model, device=self.device,

@@ -197,6 +197,9 @@ class ShotStage(Stage):
         self._model = None
         self._autocast = None
 
+    def models_needed(self) -> dict[str, str]:
+        return {"model": self.model}
+
     def setup(self) -> None:
         from curation import models
 

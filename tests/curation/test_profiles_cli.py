@@ -1,4 +1,5 @@
 """Profiles build real stages; operator mistakes reach the user as one line and exit code 2."""
+import os
 import subprocess
 import sys
 
@@ -42,3 +43,21 @@ def test_cli_operator_errors_are_one_line(argv, message, tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("config, message", [
+    ("profile: lite\n", "model IDEA-Research/grounding-dino-tiny is not in the local Hugging Face cache"),
+    ("stages:\n  faces: {backend: yolo}\n", "stage 'faces' needs stages.faces.yolo_weights"),
+    ("stages:\n  grounding: {detector: grounding_dino, detector_model: /nope/gdino}\n",
+     "model directory /nope/gdino does not exist"),
+])
+def test_a_missing_model_fails_before_any_work(config, message, tmp_path):
+    (tmp_path / "run.yaml").write_text(config)
+    (tmp_path / "m.csv").write_text("video,caption\nv.mp4,A dog runs.\n")
+    result = subprocess.run([sys.executable, "-m", "curation.cli", "curate", "--manifest", "m.csv",
+                             "--out", "ds", "--config", "run.yaml"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "ds").exists()
