@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmark.timing import best_of
+
 REPEATS = 3  # timed repetitions after one warm-up; the best is reported (noisy machine)
 PERCENTILES = (0.05, 0.50, 0.95)  # paper 3.1
 PANDA_CLIP_S = 8.5  # Panda-70M's mean clip length (Chen et al. 2024)
@@ -29,14 +31,9 @@ SAMPLES = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
 MODEL_CLIP_S = 6.0  # seconds of bikes.mp4 for the model-only timings (150 frames, 3 windows)
 
 
+
 def _best(fn, repeats: int = REPEATS) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of(fn, repeats)
 
 
 def _row(metric: str, value: float, unit: str, notes: str) -> dict:

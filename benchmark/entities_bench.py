@@ -11,8 +11,9 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
+
+from benchmark.timing import best_of
 
 REPEATS = 3  # timed repetitions after one warm-up; the best is reported (noisy machine)
 BENCH_THREADS = 1  # as model_bench: tiny models, and comparable numbers on a shared box
@@ -26,14 +27,9 @@ PAIRS = [
 ]
 
 
+
 def _best(fn, repeats: int = REPEATS) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of(fn, repeats)
 
 
 def _captions(n: int) -> list[str]:

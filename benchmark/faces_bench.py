@@ -9,22 +9,18 @@
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmark.timing import best_of
+
 REPEATS = 5  # timed repetitions after one warm-up call; the best is reported (noisy machine)
 
 
+
 def _best(fn, repeats: int = REPEATS) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of(fn, repeats)
 
 
 def _row(metric: str, value: float, unit: str, notes: str) -> dict:

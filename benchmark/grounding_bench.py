@@ -12,8 +12,9 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
+
+from benchmark.timing import best_of
 
 REPEATS = 3  # timed repetitions after one warm-up; the best is reported (noisy machine)
 BATCH_SIZES = (1, 4, 16)
@@ -24,14 +25,9 @@ def _row(metric: str, value: float, unit: str, notes: str) -> dict:
     return {"benchmark": "grounding", "metric": metric, "value": value, "unit": unit, "notes": notes}
 
 
+
 def _best(fn, repeats: int = REPEATS) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of(fn, repeats)
 
 
 def _rows_table(rows):

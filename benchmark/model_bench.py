@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import torch
 
@@ -22,6 +21,8 @@ from model.personalization import Conditioning
 from model.rectified_flow import RectifiedFlow
 from model.sampler import euler_sample, naive_guided_sample
 
+from benchmark.timing import best_of
+
 REPEATS = 3  # timed repetitions after one warm-up; the best is reported (noisy machine)
 # Per preset: batch, latent (F, H, W), text tokens, references x image tokens.
 TRAIN_SHAPES = {"dit-tiny": (4, (5, 8, 8), 16, (2, 16)), "dit-s": (2, (3, 8, 8), 16, (2, 16))}
@@ -29,14 +30,9 @@ SAMPLE_STEPS = 128  # paper B.3, evaluation setting
 BENCH_THREADS = 1
 
 
+
 def _best(fn, repeats: int = REPEATS) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of(fn, repeats)
 
 
 def _row(metric: str, value: float, unit: str, notes: str) -> dict:

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from curation import warehouse
-from curation.config import ConfigError, build_stage, load_config
+from curation.config import ConfigError, load_config
 from curation.execute import apply_stage, execute_local, execute_ray
 from curation.route import route
 from curation.stage import Outcome, Stage, note
