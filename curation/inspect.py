@@ -115,6 +115,10 @@ def contract_violations(root: str | Path) -> list[str]:
         orphans = set(tables[name]["clip_key"].to_pylist()) - accepted
         if orphans:
             problems.append(f"{name}: rows for clips not in `clips`: {sorted(orphans)[:3]}")
+    for name in registry.CANDIDATE_TABLES:
+        orphans = set(tables[name]["clip_key"].to_pylist()) - accepted - set(clip_level)
+        if orphans:
+            problems.append(f"{name}: rows for clips that are no candidate: {sorted(orphans)[:3]}")
     b = balance(root)
     if b["manifest_rows"] != b["input_rejections"] + b["inputs_with_candidates"]:
         problems.append(f"manifest rows {b['manifest_rows']} != input rejections {b['input_rejections']} "

@@ -22,10 +22,12 @@ def route(work: pa.Table, stages: list[Stage], run_meta: dict) -> dict[str, pa.T
         "videos": _videos(candidates),
         "clips": _clips(accepted, run_meta),
         "clip_scores": _scores(candidates, stages),
-        "rejections": pa.Table.from_pylist(_rejection_rows(work, levels), registry.schema("rejections")),
+        "rejections": pa.Table.from_pylist(_rejection_rows(work, stages), registry.schema("rejections")),
     }
     for name in registry.CHILD_TABLES:
         tables[name] = _explode(accepted, name)
+    for name in registry.CANDIDATE_TABLES:
+        tables[name] = _explode(candidates, name)
     return tables
 
 
@@ -67,24 +69,35 @@ def _scores(candidates: pa.Table, stages: list[Stage]) -> pa.Table:
     return pa.Table.from_pylist(rows, registry.schema("clip_scores"))
 
 
-def _rejection_rows(work: pa.Table, levels: dict[str, str]) -> list[dict]:
+def _rejection_rows(work: pa.Table, stages: list[Stage]) -> list[dict]:
+    by_name = {s.name: s for s in stages}
+    payloads = [s.payload_column for s in stages if s.payload_column in work.column_names]
+    cols = ["input_key", "clip_key", "status", "reason", "detail", "rejected_by", "notes", *payloads]
     rows = []
-    cols = ["input_key", "clip_key", "status", "reason", "detail", "rejected_by", "notes"]
     for row in work.select(cols).to_pylist():
-        clip = row["clip_key"]
-        for n in row["notes"] or []:
-            parts = [p for p in (n["entity"], frame_part(n["frame_index"]) if n["frame_index"] else None) if p]
-            rows.append(dict(key=child_key(clip, *parts) if parts else child_key(clip, n["level"]),
-                             input_key=row["input_key"], clip_key=clip, level=n["level"],
-                             stage=n.get("stage") or row["rejected_by"] or "", reason=n["reason"],
-                             detail=n["detail"], entity=n["entity"], frame_index=n["frame_index"]))
+        rows += [_note_row(row, n) for n in row["notes"] or []]
         if row["status"] != OK:
-            level = levels.get(row["rejected_by"], "clip")
-            rows.append(dict(key=row["input_key"] if level == "input" else clip,
-                             input_key=row["input_key"], clip_key=None if level == "input" else clip,
-                             level=level, stage=row["rejected_by"], reason=row["reason"],
-                             detail=row["detail"], entity=None, frame_index=None))
+            rows.append(_rejected_row(row, by_name[row["rejected_by"]]))
     return rows
+
+
+def _rejected_row(row: dict, stage: Stage) -> dict:
+    """An input- or clip-level rejection, keyed by what was rejected."""
+    is_input = stage.level == "input"
+    return dict(key=row["input_key"] if is_input else row["clip_key"], input_key=row["input_key"],
+                clip_key=None if is_input else row["clip_key"], level=stage.level,
+                stage=stage.name, reason=row["reason"], detail=row["detail"], entity=None,
+                frame_index=None, payload=row.get(stage.payload_column) if stage.payload_column else None)
+
+
+def _note_row(row: dict, n: dict) -> dict:
+    """An entity- or background-level rejection, keyed below its clip."""
+    clip = row["clip_key"]
+    parts = [p for p in (n["entity"], frame_part(n["frame_index"]) if n["frame_index"] else None) if p]
+    return dict(key=child_key(clip, *parts) if parts else child_key(clip, n["level"]),
+                input_key=row["input_key"], clip_key=clip, level=n["level"],
+                stage=n["stage"] or row["rejected_by"] or "", reason=n["reason"], detail=n["detail"],
+                entity=n["entity"], frame_index=n["frame_index"], payload=None)
 
 
 def _explode(accepted: pa.Table, name: str) -> pa.Table:

@@ -87,6 +87,7 @@ class Stage:
     reads: ClassVar[tuple[str, ...]] = ()
     writes: ClassVar[tuple[pa.Field, ...]] = ()
     scores: ClassVar[tuple[str, ...]] = ()
+    payload_column: ClassVar[str | None] = None  # copied to `rejections.payload` when it rejects
 
     resources: Resources = field(default_factory=Resources)
 

@@ -29,7 +29,9 @@ _MODULES = {
 VERSIONS: dict[str, list[pa.Schema]] = {name: m.VERSIONS for name, m in _MODULES.items()}
 TABLES: dict[str, pa.Schema] = {name: versions[-1] for name, versions in VERSIONS.items()}
 # Tables whose rows must belong to an accepted clip (the contract in README "Tables").
-CHILD_TABLES = ("entities", "frames", "references", "detections", "faces", "backgrounds")
+CHILD_TABLES = ("entities", "frames", "references", "faces", "backgrounds")
+# Tables kept for every candidate clip, accepted or not, so thresholds can be re-tuned.
+CANDIDATE_TABLES = ("detections",)
 
 
 def schema(table: str) -> pa.Schema:

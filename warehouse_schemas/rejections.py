@@ -20,4 +20,14 @@ V1 = versioned(
     1,
     "rejections",
 )
-VERSIONS = [V1]
+V2 = versioned(
+    [
+        *V1,
+        # What the rejecting stage needs to re-apply its rule without recomputing, e.g. the
+        # LLM's raw output for an entities rejection (issue 4). Null for most stages.
+        pa.field("payload", pa.string()),
+    ],
+    2,
+    "rejections",
+)
+VERSIONS = [V1, V2]

@@ -58,6 +58,7 @@ class EntitiesStage(Stage):
     """Paper A.2 entity retrieval and filtering, with a pluggable extractor backend."""
 
     name: ClassVar[str] = "entities"
+    payload_column: ClassVar[str] = "entities_raw"  # so rules can be re-applied to rejected clips
     reads: ClassVar[tuple[str, ...]] = ("clip_key", "caption")
     writes: ClassVar[tuple[pa.Field, ...]] = (
         pa.field("entities", pa.list_(ENTITY_STRUCT)),

@@ -37,8 +37,9 @@ class ToyScore(Stage):
     """Scores every clip; rejects clips of inputs 0 mod 3; notes a missing 'hat' on the rest."""
 
     name = "toyscore"
-    writes = (pa.field("toy", pa.float32()),)
+    writes = (pa.field("toy", pa.float32()), pa.field("toy_raw", pa.string()))
     scores = ("toy",)
+    payload_column = "toy_raw"
     threshold: float = 0.5
 
     def process(self, row):
@@ -46,7 +47,7 @@ class ToyScore(Stage):
             raise ValueError("decoder exploded")
         value = 0.0 if int(row["video_id"][1:]) % 3 == 0 else 1.0
         if value < self.threshold:
-            return Outcome.reject("too_low", "toy score under threshold", toy=value)
+            return Outcome.reject("too_low", "toy score under threshold", toy=value, toy_raw=f"raw{value}")
         return Outcome(values={"toy": value}, notes=[note("entity", "not_found", "no hat", "hat", 2)])
 
 
@@ -68,6 +69,9 @@ def test_route_keeps_the_table_contract():
     # every candidate has its score, except the one whose stage crashed before scoring it
     scored = set(tables["clip_scores"]["clip_key"].to_pylist())
     assert scored == (set(clip_rejected) | set(accepted)) - {"v7:1000-2000"}
+    too_low = [r for r in rejections if r["reason"] == "too_low"]
+    assert too_low and all(r["payload"] == "raw0.0" for r in too_low)
+    assert all(r["payload"] is None for r in rejections if r["reason"] != "too_low")
     hat = [r for r in rejections if r["level"] == "entity"]
     assert all(r["key"] == f"{r['clip_key']}/hat/frame2" and r["stage"] == "toyscore" for r in hat)
     assert {v for v in tables["videos"]["video_id"].to_pylist()} == {f"v{i}" for i in range(10) if i % 5}
