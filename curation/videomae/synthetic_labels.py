@@ -72,7 +72,7 @@ def labelled_clip(label: str, seed: int, side: int = 32, n_frames: int = 16) -> 
     if label == "desirable":
         # ball crosses most of the view; the camera holds still or drifts slowly
         a = rng.uniform(0, 2 * np.pi)
-        span = side * rng.uniform(0.45, 0.6)
+        span = side * rng.uniform(0.7, 0.9)
         by, bx = c + np.sin(a) * span * (t - 0.5), c + np.cos(a) * span * (t - 0.5)
         drift = rng.uniform(-0.05, 0.05, 2) * side * (t[:, None] - 0.5)
         return np.stack([_window(_draw_ball(scene, by[i], bx[i], r, color),
@@ -83,15 +83,15 @@ def labelled_clip(label: str, seed: int, side: int = 32, n_frames: int = 16) -> 
     if label == "still_image":
         if rng.random() < 0.5:  # pan as far as the ball travels in `desirable`
             a = rng.uniform(0, 2 * np.pi)
-            span = side * rng.uniform(0.45, 0.6)
+            span = side * rng.uniform(0.7, 0.9)
             cy, cx, halves = c + np.sin(a) * span * (t - 0.5), c + np.cos(a) * span * (t - 0.5), \
                 np.full(n_frames, half)
-        else:  # zoom in or out by 30-50%
-            z = rng.uniform(0.3, 0.5) * (1 if rng.random() < 0.5 else -1)
+        else:  # zoom in or out by 50-70%
+            z = rng.uniform(0.5, 0.7) * (1 if rng.random() < 0.5 else -1)
             cy, cx, halves = np.full(n_frames, c), np.full(n_frames, c), half * (1.25 - z * t)
         return np.stack([_window(still, cy[i], cx[i], halves[i], side) for i in range(n_frames)])
     if label == "slight_motion":
-        jitter = rng.normal(0.0, 0.2, (n_frames, 2))  # px: hand-held shake of a static scene
+        jitter = rng.normal(0.0, 0.15, (n_frames, 2))  # px: hand-held shake of a static scene
         return np.stack([_window(still, c + jitter[i, 0], c + jitter[i, 1], half, side)
                          for i in range(n_frames)])
     raise ValueError(f"no synthetic generator for label {label!r}")

@@ -94,10 +94,10 @@ def load_labels(csv_path: str | Path) -> list:
         if label is None:
             skipped += 1
             continue
-        path = Path(row[path_col])
-        if not path.is_absolute() and "://" not in row[path_col]:
-            path = csv_path.parent / path
-        items.append(ClipItem(str(path), _float(row, ("start_s", "start")),
+        path = row[path_col].strip()
+        if "://" not in path and not Path(path).is_absolute():
+            path = str(csv_path.parent / path)
+        items.append(ClipItem(path, _float(row, ("start_s", "start")),
                               _float(row, ("end_s", "end")), label))
     if skipped:
         log.warning("%s: %d rows have no label yet and are skipped", csv_path, skipped)
