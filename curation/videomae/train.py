@@ -34,6 +34,7 @@ from curation.videomae.classes import ID2LABEL, LABEL2ID, LABELS, normalize_labe
 log = logging.getLogger(__name__)
 
 CACHE_BUDGET_BYTES = 2 << 30  # our choice: keep decoded clips in RAM below 2 GiB
+MAX_GRAD_NORM = 1.0  # gradient clipping (our choice; guards the first steps of a new head)
 
 
 class LabelFileError(OperatorError, ValueError):
@@ -198,7 +199,8 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def train_loop(model: Any, dataset: Any, cfg: TrainConfig, device: Any) -> list[dict]:
-    """`cfg.steps` AdamW steps of (class-weighted) cross-entropy; returns the loss log."""
+    """`cfg.steps` AdamW steps of (class-weighted) cross-entropy; returns the loss log.
+    On GPU the forward pass runs under bf16 autocast with fp32 master weights."""
     import torch
 
     weights = class_weights(dataset.items) if cfg.class_weighting else [1.0] * len(LABELS)
@@ -214,11 +216,12 @@ def train_loop(model: Any, dataset: Any, cfg: TrainConfig, device: Any) -> list[
         x = torch.where(flip[:, None, None, None, None], x.flip(-1), x)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        logits = model(pixel_values=x.to(device)).logits  # (B, K)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(pixel_values=x.to(device)).logits  # (B, K)
         loss = loss_fn(logits.float(), y.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
         opt.step()
         running += loss.item()
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:

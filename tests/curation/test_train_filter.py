@@ -115,6 +115,30 @@ def test_lr_warms_up_then_decays_to_zero():
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:])) and lrs[-1] < 0.01
 
 
+def test_setup_model_starts_from_pretraining_or_other_label_checkpoints(tmp_path):
+    """Fine-tuning starts from a self-supervised VideoMAE (like MCG-NJU/videomae-base) or a
+    classifier with other labels (Kinetics-400): the encoder is kept, the head is new."""
+    import torch
+    from transformers import (VideoMAEConfig, VideoMAEForPreTraining,
+                              VideoMAEForVideoClassification, VideoMAEImageProcessor)
+
+    from curation.videomae.tiny import TINY
+    from curation.videomae.train import setup_model
+
+    decoder = dict(decoder_hidden_size=16, decoder_num_hidden_layers=1,
+                   decoder_num_attention_heads=2, decoder_intermediate_size=32)
+    pre = VideoMAEForPreTraining(VideoMAEConfig(**TINY, **decoder, use_mean_pooling=False))
+    k400 = VideoMAEForVideoClassification(VideoMAEConfig(**TINY, num_labels=400))
+    for name, base in (("pretraining", pre), ("k400", k400)):
+        base.save_pretrained(tmp_path / name)
+        VideoMAEImageProcessor(size={"shortest_edge": 32}).save_pretrained(tmp_path / name)
+        model, _ = setup_model(str(tmp_path / name), torch.device("cpu"))
+        assert [model.config.id2label[i] for i in range(5)] == list(LABELS)
+        assert model.classifier.out_features == 5 and model.config.use_mean_pooling
+        assert torch.equal(model.videomae.embeddings.patch_embeddings.projection.weight,
+                           base.videomae.embeddings.patch_embeddings.projection.weight)
+
+
 # ---------------------------------------------------------------- a real (tiny) training run
 
 
