@@ -31,10 +31,8 @@ def bench_reading() -> list[dict]:
     import numpy as np
     from transformers import VideoMAEImageProcessor
 
-    from curation.video_io import decode_clip
+    from curation.video_io import decode_clip, open_video
     from curation.videomae.data import decode_size, read_frames, sample_times
-
-    from curation.video_io import open_video
 
     proc = VideoMAEImageProcessor()  # VideoMAE-base: short edge 224, centre crop 224
     container, stream = open_video(VIDEO)

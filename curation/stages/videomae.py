@@ -28,15 +28,9 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from curation.stage import Outcome, Resources, Stage, merge_outcome, output_schema, to_table
-from curation.videomae.classes import (
-    DESIRABLE,
-    LABELS,
-    REASONS as CLASS_REASONS,
-    SCORE_NAMES,
-    UNDESIRABLE,
-    normalize_label,
-    score_name,
-)
+from curation.videomae.classes import DESIRABLE, LABELS, SCORE_NAMES, UNDESIRABLE
+from curation.videomae.classes import REASONS as CLASS_REASONS
+from curation.videomae.classes import normalize_label, score_name
 
 REASONS = {
     **CLASS_REASONS,

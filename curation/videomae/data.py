@@ -13,15 +13,15 @@ predictions cannot be reproduced by the stage; so both call `read_frames` + `pix
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from curation.videomae.classes import LABEL2ID
-
 
 # ---------------------------------------------------------------- frame sampling
 

@@ -22,7 +22,11 @@ TINY = dict(
 def write_tiny_videomae(out_dir: str | Path, seed: int = 0, **overrides: Any) -> Path:
     """Write a random tiny classifier + processor to `out_dir`; returns the directory."""
     import torch
-    from transformers import VideoMAEConfig, VideoMAEForVideoClassification, VideoMAEImageProcessor
+    from transformers import (
+        VideoMAEConfig,
+        VideoMAEForVideoClassification,
+        VideoMAEImageProcessor,
+    )
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -24,12 +24,19 @@ import json
 import logging
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from curation.errors import OperatorError
-from curation.videomae.classes import ID2LABEL, LABEL2ID, LABELS, normalize_label, score_name
+from curation.videomae.classes import (
+    ID2LABEL,
+    LABEL2ID,
+    LABELS,
+    normalize_label,
+    score_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -402,7 +409,7 @@ def _train_filter(args: argparse.Namespace) -> int:
                       cache=args.cache, device=args.device)
     val = run(cfg)["val"]
     base = val["majority_baseline"]
-    fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
+    fmt = lambda x: "n/a" if x is None else f"{x:.3f}"
     print(f"validation: {val['n']} clips, accuracy {fmt(val['accuracy'])}, balanced accuracy "
           f"{fmt(val['balanced_accuracy'])}, majority baseline ({base['label']}) {fmt(base['accuracy'])}")
     print(f"checkpoint: {cfg.out}  (set stages.videomae.model to it and undesirable_filter: videomae)",

@@ -77,7 +77,7 @@ def test_stratified_split_is_seeded_disjoint_and_per_class():
     items = _items({"desirable": 50, "still_image": 20, "screen_recording": 2, "slight_motion": 1})
     train, val = stratified_split(items, 0.2, seed=0)
     assert sorted(map(str, train + val)) == sorted(map(str, items)) and not set(train) & set(val)
-    count = lambda split, lb: sum(i.label == lb for i in split)  # noqa: E731
+    count = lambda split, lb: sum(i.label == lb for i in split)
     assert [count(val, lb) for lb in ("desirable", "still_image", "screen_recording",
                                       "slight_motion")] == [10, 4, 1, 0]
     assert count(train, "screen_recording") == 1  # a rare class stays on both sides
@@ -119,8 +119,12 @@ def test_setup_model_starts_from_pretraining_or_other_label_checkpoints(tmp_path
     """Fine-tuning starts from a self-supervised VideoMAE (like MCG-NJU/videomae-base) or a
     classifier with other labels (Kinetics-400): the encoder is kept, the head is new."""
     import torch
-    from transformers import (VideoMAEConfig, VideoMAEForPreTraining,
-                              VideoMAEForVideoClassification, VideoMAEImageProcessor)
+    from transformers import (
+        VideoMAEConfig,
+        VideoMAEForPreTraining,
+        VideoMAEForVideoClassification,
+        VideoMAEImageProcessor,
+    )
 
     from curation.videomae.tiny import TINY
     from curation.videomae.train import setup_model

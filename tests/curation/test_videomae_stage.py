@@ -214,7 +214,11 @@ def test_bad_threshold_class_is_a_config_error():
 
 
 def test_missing_or_foreign_checkpoint_names_the_fix(tmp_path):
-    from transformers import VideoMAEConfig, VideoMAEForVideoClassification, VideoMAEImageProcessor
+    from transformers import (
+        VideoMAEConfig,
+        VideoMAEForVideoClassification,
+        VideoMAEImageProcessor,
+    )
 
     from curation.models import ModelUnavailable
     from curation.videomae.tiny import TINY
