@@ -17,6 +17,7 @@ MODULES = [
     "benchmark.faces_bench",
     "benchmark.entities_bench",
     "benchmark.model_bench",
+    "benchmark.videomae_bench",
 ]
 COLUMNS = ["benchmark", "metric", "value", "unit", "notes"]
 

@@ -67,6 +67,9 @@ class VideoMAEStage(Stage):
 
     # ------------------------------------------------------------ model
 
+    def models_needed(self) -> dict[str, str]:
+        return {"model": self.model}  # a `train-filter` checkpoint; empty until the user has one
+
     def setup(self) -> None:
         from transformers import VideoMAEForVideoClassification, VideoMAEImageProcessor
 

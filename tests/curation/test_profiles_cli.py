@@ -48,6 +48,7 @@ def test_cli_operator_errors_are_one_line(argv, message, tmp_path):
 @pytest.mark.parametrize("config, message", [
     ("profile: lite\n", "model IDEA-Research/grounding-dino-tiny is not in the local Hugging Face cache"),
     ("stages:\n  faces: {backend: yolo}\n", "stage 'faces' needs stages.faces.yolo_weights"),
+    ("undesirable_filter: both\n", "stage 'videomae' needs stages.videomae.model"),
     ("stages:\n  grounding: {detector: grounding_dino, detector_model: /nope/gdino}\n",
      "model directory /nope/gdino does not exist"),
 ])
