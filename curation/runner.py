@@ -34,22 +34,29 @@ class ShardResult:
 
 
 def plan(manifest: str | Path, out: str | Path, config: RunConfig) -> list[int]:
-    """Split the manifest into shards of `shard_size` rows under `<out>/_plan`; idempotent."""
+    """Split the manifest into shards of `shard_size` rows under `<out>/_plan`; idempotent.
+
+    A dataset directory belongs to one manifest and one config: resuming with other settings
+    would mix shards computed two ways, so that is refused once any shard is committed.
+    """
     out = Path(out)
     plan_dir = out / "_plan"
     plan_file = plan_dir / "plan.json"
+    wanted = {"manifest": str(Path(manifest).resolve()), "config": config.to_dict()}
     if plan_file.exists():
         planned = json.loads(plan_file.read_text())
-        if planned["manifest"] == str(Path(manifest).resolve()) and planned["shard_size"] == config.shard_size:
+        if {k: planned.get(k) for k in wanted} == wanted:
             return planned["shards"]
+        if warehouse.committed_shards(out):
+            raise ConfigError(f"{out} holds shards of another manifest or config "
+                              f"({planned['manifest']}); resume with the same settings or use a new --out")
     plan_dir.mkdir(parents=True, exist_ok=True)
     shards = []
     # Streamed: a Panda-70M-sized manifest never has to fit in memory at once.
     for shard, batch in enumerate(iter_manifest_batches(manifest, config.shard_size)):
         pq.write_table(pa.Table.from_batches([batch]), plan_dir / f"{warehouse.part_name(shard)}.parquet")
         shards.append(shard)
-    plan_file.write_text(json.dumps({"manifest": str(Path(manifest).resolve()),
-                                     "shard_size": config.shard_size, "shards": shards}))
+    plan_file.write_text(json.dumps({**wanted, "shards": shards}))
     return shards
 
 

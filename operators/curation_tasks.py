@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-CONFIG_FILE = "_plan/config.json"
+PLAN_FILE = "_plan/plan.json"  # written by the runner's plan: manifest, resolved config, shards
 
 
 def dataset_dir(warehouse: str, dataset: str, run_id: str) -> str:
@@ -28,15 +28,13 @@ def plan(manifest: str, out: str, profile: str | None, config_path: str | None,
     config = load_config(config_path or None, profile or None)
     if shard_size:
         config.shard_size = shard_size
-    shards = plan_shards(manifest, out, config)
-    (Path(out) / CONFIG_FILE).write_text(json.dumps(config.to_dict()))
-    return shards
+    return plan_shards(manifest, out, config)
 
 
 def _saved_config(out: str):
     from curation.config import RunConfig, validate
 
-    config = RunConfig(**json.loads((Path(out) / CONFIG_FILE).read_text()))
+    config = RunConfig(**json.loads((Path(out) / PLAN_FILE).read_text())["config"])
     validate(config)
     return config
 

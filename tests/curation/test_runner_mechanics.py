@@ -125,3 +125,19 @@ def test_config_mistakes_are_one_line_errors(tmp_path):
     bad.write_text("stages:\n  motoin: {}\n")
     with pytest.raises(ConfigError, match="unknown stage 'motoin'"):
         load_config(bad)
+
+
+def test_a_dataset_cannot_be_resumed_with_other_settings(tmp_path):
+    from curation.config import RunConfig
+    from curation.runner import plan
+
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("video,caption\n" + "".join(f"v{i}.mp4,A dog runs.\n" for i in range(5)))
+    out = tmp_path / "ds"
+    assert plan(manifest, out, RunConfig(shard_size=2)) == [0, 1, 2]
+    assert plan(manifest, out, RunConfig(shard_size=2)) == [0, 1, 2]  # idempotent
+    assert plan(manifest, out, RunConfig(shard_size=5)) == [0]  # nothing committed yet: re-plan
+    (out / "_done").mkdir()
+    (out / "_done" / "part-00000.json").write_text('{"shard": 0, "counts": {}}')
+    with pytest.raises(ConfigError, match="resume with the same settings or use a new --out"):
+        plan(manifest, out, RunConfig(shard_size=2))
