@@ -13,6 +13,7 @@ import os
 from datetime import datetime
 
 from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException
 
 CURATED = Asset("alchemist_curated")
 
@@ -37,12 +38,16 @@ CURATED = Asset("alchemist_curated")
 def curate():
     @task
     def plan(params=None, run_id=None) -> dict:
+        from curation.errors import OperatorError
         from operators import curation_tasks
 
         out = params["out"] or curation_tasks.dataset_dir(
             os.environ.get("ALCHEMIST_WAREHOUSE", "warehouse"), params["dataset"], run_id)
-        shards = curation_tasks.plan(params["manifest"], out, params["profile"], params["config"],
-                                     params["shard_size"])
+        try:
+            shards = curation_tasks.plan(params["manifest"], out, params["profile"], params["config"],
+                                         params["shard_size"])
+        except OperatorError as e:  # a retry cannot fix a bad config or a missing file
+            raise AirflowFailException(str(e)) from None
         return {"out": out, "shards": shards}
 
     @task

@@ -23,11 +23,13 @@ def dataset_dir(warehouse: str, dataset: str, run_id: str) -> str:
 def plan(manifest: str, out: str, profile: str | None, config_path: str | None,
          shard_size: int = 0) -> list[int]:
     from curation.config import load_config
-    from curation.runner import plan as plan_shards
+    from curation.profiles import build_stages
+    from curation.runner import plan as plan_shards, preflight
 
     config = load_config(config_path or None, profile or None)
     if shard_size:
         config.shard_size = shard_size
+    preflight(build_stages(config))  # a missing model fails here, once, not in every shard task
     return plan_shards(manifest, out, config)
 
 
