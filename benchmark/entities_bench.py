@@ -14,17 +14,11 @@ import tempfile
 from pathlib import Path
 
 from benchmark.timing import best_of
+from curation.entities.tiny import FIT_PAIRS
 
 REPEATS = 3  # timed repetitions after one warm-up; the best is reported (noisy machine)
 BENCH_THREADS = 1  # as model_bench: tiny models, and comparable numbers on a shared box
-PAIRS = [
-    ("A brown dog chases a red ball on the beach.",
-     "{'background': ['beach'], 'subject': ['brown dog'], 'object': ['red ball']}"),
-    ("A woman in a yellow raincoat walks through a park.",
-     '{"background": ["park"], "subject": ["woman"], "object": ["yellow raincoat"]}'),
-    ("A little girl hugs a teddy bear in her bedroom.",
-     "{'background': ['bedroom'], 'subject': ['little girl'], 'object': ['teddy bear']}"),
-]
+PAIRS = FIT_PAIRS
 
 
 

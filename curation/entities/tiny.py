@@ -78,6 +78,18 @@ def write_tiny_mistral(out_dir: str | Path, seed: int = 0) -> Path:
     return out
 
 
+# Three caption -> answer pairs that tests and the benchmark fit a tiny Mistral on; one answer
+# in JSON, two in Figure 7's Python-dict style, so both parsers are exercised.
+FIT_PAIRS = [
+    ("A brown dog chases a red ball on the beach.",
+     "{'background': ['beach'], 'subject': ['brown dog'], 'object': ['red ball']}"),
+    ("A woman in a yellow raincoat walks through a park.",
+     '{"background": ["park"], "subject": ["woman"], "object": ["yellow raincoat"]}'),
+    ("A little girl hugs a teddy bear in her bedroom.",
+     "{'background': ['bedroom'], 'subject': ['little girl'], 'object': ['teddy bear']}"),
+]
+
+
 def fit_tiny_mistral(model_dir: str | Path, pairs: list[tuple[str, str]], max_steps: int = 400,
                      lr: float = 3e-3, seed: int = 0) -> int:
     """Fit the checkpoint in `model_dir` (in place) until greedy decoding reproduces every

@@ -8,20 +8,12 @@ import pyarrow as pa
 import pytest
 
 from curation.entities import prompt
-from curation.entities.tiny import fit_tiny_mistral, write_tiny_mistral
+from curation.entities.tiny import FIT_PAIRS, fit_tiny_mistral, write_tiny_mistral
 from curation.entities.transformers_backend import TransformersExtractor, render
 from curation.entities.vllm_backend import ENTITY_SCHEMA, VllmExtractor
 from curation.stages.entities import EntitiesStage, reapply
 
-# Three caption -> answer pairs; one answer in JSON, two in Figure 7's Python-dict style.
-PAIRS = [
-    ("A brown dog chases a red ball on the beach.",
-     "{'background': ['beach'], 'subject': ['brown dog'], 'object': ['red ball']}"),
-    ("A woman in a yellow raincoat walks through a park.",
-     '{"background": ["park"], "subject": ["woman"], "object": ["yellow raincoat"]}'),
-    ("A little girl hugs a teddy bear in her bedroom.",
-     "{'background': ['bedroom'], 'subject': ['little girl'], 'object': ['teddy bear']}"),
-]
+PAIRS = FIT_PAIRS
 EXPECTED = [
     [("brown dog", "subject"), ("red ball", "object"), ("beach", "background")],
     [("woman", "subject"), ("yellow raincoat", "object"), ("park", "background")],
