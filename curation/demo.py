@@ -6,6 +6,7 @@ of one object moving over a textured background. No media is committed to the re
 """
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,6 +22,9 @@ def run_demo(out: Path, use_airflow: bool = True) -> int:
     out = Path(out).resolve()
     manifest = build_demo_manifest(out / "inputs")
     dataset = out / "dataset"
+    # The demo starts from scratch each time, so a re-run never resumes a dataset that an older
+    # version of the code (or other settings) began; its results are deterministic anyway.
+    shutil.rmtree(dataset, ignore_errors=True)
     if use_airflow:
         code = _run_with_airflow(manifest, dataset)
         if code:
@@ -32,9 +36,12 @@ def run_demo(out: Path, use_airflow: bool = True) -> int:
         config = load_config(profile="offline")
         config.shard_size = DEMO_SHARD_SIZE
         curate(manifest, dataset, config)
+    from curation.contact_sheet import render_contact_sheet
+
+    sheet = render_contact_sheet(dataset, out / "contact_sheet.html")
     print(summary(dataset))
     print(f"\ntables: {dataset}/<table>/part-*.parquet  (read them with duckdb or pyarrow)")
-    print(f"contact sheet: alchemist inspect {dataset} --html {out / 'contact_sheet.html'}")
+    print(f"contact sheet (frames, segments, faces, backgrounds): {sheet}")
     return 0
 
 

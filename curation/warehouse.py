@@ -39,7 +39,7 @@ def code_version() -> str:
     from importlib.metadata import version
 
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+        sha = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=9"], capture_output=True,
                              text=True, cwd=Path(__file__).parent, timeout=5).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         sha = ""
