@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
 
-.PHONY: install demo test bench browser clean
+.PHONY: install demo test bench browser airflow clean
 
 install: $(STAMP)
 
@@ -32,6 +32,12 @@ demo: install
 
 test: install browser
 	$(BIN)/pytest -q
+
+# The Airflow web UI on the demo's embedded home (http://localhost:8080; Ctrl-C stops it).
+# The admin password is generated into .airflow/simple_auth_manager_passwords.json.generated.
+airflow: install
+	AIRFLOW_HOME=$(CURDIR)/.airflow AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags $(BIN)/airflow standalone
 
 bench: install
 	$(BIN)/python -m benchmark.run --out bench_results.md
