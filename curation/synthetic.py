@@ -35,12 +35,14 @@ TEXTURES = ("brick", "grass", "gravel")
 
 
 def write_video(frames: np.ndarray | Iterable[np.ndarray], path: str | Path,
-                fps: float = DEFAULT_FPS, crf: int = CRF, faststart: bool = False) -> Path:
+                fps: float = DEFAULT_FPS, crf: int = CRF, faststart: bool = False,
+                gop: int | None = None) -> Path:
     """Encode RGB uint8 frames `(F, H, W, 3)` as H.264 yuv420p; returns the path.
 
     Height and width must be even (yuv420p subsamples chroma 2x2). Single-threaded x264 so the
     same frames give the same bytes. `faststart` puts the MP4 index before the data, as web
     video does (a truncated faststart file still opens; the index points past its end).
+    `gop` fixes the keyframe interval (scene-cut keyframes off), for tests of seeking.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +60,9 @@ def write_video(frames: np.ndarray | Iterable[np.ndarray], path: str | Path,
                 stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
                 stream.codec_context.thread_count = 1
                 stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+                if gop is not None:
+                    stream.codec_context.gop_size = gop
+                    stream.options = {**stream.options, "sc_threshold": "0"}
             video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
             video_frame.pts = i
             video_frame.time_base = 1 / rate
@@ -81,6 +86,32 @@ def save_masks(masks: np.ndarray, path: str | Path, **meta: object) -> Path:
     path = Path(path)
     np.savez_compressed(path, masks=np.asarray(masks, dtype=bool), **meta)
     return path
+
+
+# --- Index-coded frames ------------------------------------------------------------------------
+
+CODE_BITS = 8  # frames 0..255 carry their index
+
+
+def index_coded_frames(n: int, hw: tuple[int, int] = (64, 128), bits: int = CODE_BITS) -> np.ndarray:
+    """`(n, H, W, 3)` frames whose index is drawn as a bar code: column b is white when bit b
+    is set. The code survives H.264 and downscaling, so a decoded frame says which one it is."""
+    h, w = hw
+    col = w // bits
+    frames = np.zeros((n, h, w, 3), np.uint8)
+    for i in range(n):
+        for b in range(bits):
+            if (i >> b) & 1:
+                frames[i, :, b * col:(b + 1) * col] = 255
+    return frames
+
+
+def read_index_code(frame: np.ndarray, bits: int = CODE_BITS) -> int:
+    """The index an index-coded frame carries (read at each column's centre)."""
+    h, w = frame.shape[:2]
+    row = frame[h // 2, :, :].mean(axis=1)
+    centres = ((np.arange(bits) + 0.5) * w / bits).astype(int)
+    return int(sum(1 << b for b, x in enumerate(centres) if row[x] > 127))
 
 
 # --- Sources: photos and textures -------------------------------------------------------------

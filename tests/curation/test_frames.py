@@ -5,48 +5,22 @@ was picked.
 """
 from __future__ import annotations
 
-from fractions import Fraction
 
-import av
-import numpy as np
 import pyarrow as pa
 import pytest
 
 from curation import keys
 from curation.stage import OK, REJECTED
 from curation.stages.frames import REASONS, FramesStage
+from curation.synthetic import index_coded_frames, read_index_code, write_video
 from curation.video_io import decode_png
 from warehouse_schemas import registry
 
-FPS, N_FRAMES, HW, BITS = 25, 100, (64, 128), 8
+FPS, N_FRAMES, HW = 25, 100, (64, 128)
 
 
 def coded_video(path, n=N_FRAMES):
-    h, w = HW
-    col = w // BITS
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(FPS))
-        stream.height, stream.width, stream.pix_fmt = h, w, "yuv420p"
-        stream.codec_context.gop_size = 12
-        stream.options = {"crf": "18", "preset": "veryfast", "threads": "1"}
-        for i in range(n):
-            frame = np.zeros((h, w, 3), np.uint8)
-            for b in range(BITS):
-                if (i >> b) & 1:
-                    frame[:, b * col:(b + 1) * col] = 255
-            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            vf.pts = i
-            for packet in stream.encode(vf):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
-
-
-def read_code(frame: np.ndarray) -> int:
-    h, w = frame.shape[:2]
-    row = frame[h // 2].mean(axis=1)
-    return int(sum(1 << b for b in range(BITS) if row[int((b + 0.5) * w / BITS)] > 127))
+    return write_video(index_coded_frames(n, HW), path, fps=FPS, gop=12)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +47,7 @@ def test_percentile_frames_are_the_nearest_frames(video):
     assert [f["percentile"] for f in frames] == pytest.approx([0.05, 0.5, 0.95])
     assert [f["target_s"] for f in frames] == pytest.approx([1.01, 2.0, 2.99])
     assert [f["timestamp_s"] for f in frames] == pytest.approx([1.0, 2.0, 3.0])
-    assert [read_code(decode_png(f["png"])) for f in frames] == [25, 50, 75]
+    assert [read_index_code(decode_png(f["png"])) for f in frames] == [25, 50, 75]
     assert [f["frame_key"] for f in frames] == [f"{row['clip_key']}/frame{k}" for k in (1, 2, 3)]
     assert all((f["width"], f["height"]) == (HW[1], HW[0]) for f in frames)
 
@@ -93,7 +67,7 @@ def test_max_side_downscales_in_the_decoder(video):
     f = out["frames"][1]
     assert (f["width"], f["height"]) == (64, 32)
     assert decode_png(f["png"]).shape == (32, 64, 3)
-    assert read_code(decode_png(f["png"])) == 50
+    assert read_index_code(decode_png(f["png"])) == 50
 
 
 def test_unreadable_video_is_rejected_not_raised(tmp_path, video):
