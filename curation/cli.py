@@ -46,6 +46,13 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retune(args: argparse.Namespace) -> int:
+    from curation.retune import parse_settings, retune
+
+    print("\n".join(retune(args.dir, args.stage, parse_settings(args.set)).lines(args.samples)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alchemist", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -78,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", help="also write a contact sheet to this HTML file")
     p.add_argument("--max-clips", type=int, default=50)
     p.set_defaults(func=_inspect)
+
+    p = sub.add_parser("retune", help="preview new filter thresholds on stored scores (no recompute)")
+    p.add_argument("dir")
+    p.add_argument("--stage", required=True, help="shots, motion or videomae")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a setting to try")
+    p.add_argument("--samples", type=int, default=5)
+    p.set_defaults(func=_retune)
 
     _add_plugin_commands(sub)
     return parser

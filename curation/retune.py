@@ -1,0 +1,81 @@
+"""`alchemist retune`: preview new thresholds on stored scores, without recomputing anything.
+
+Filters store their scores in `clip_scores` before applying a threshold (HOUSE_STYLE
+"Stages"), so a stage's `decide(values)` can be re-run on the warehouse: this reports which
+clips a new setting would newly reject or newly pass. Newly passing clips never ran the
+stages after this one, so they need a re-curation to get their frames and references.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from curation import warehouse
+from curation.config import ConfigError, build_stage
+
+# Stages whose `decide(values)` needs only the scores they put in `clip_scores`.
+RETUNABLE = ("shots", "motion", "videomae")
+
+
+@dataclass
+class RetuneReport:
+    stage: str
+    settings: dict
+    clips: int = 0  # candidate clips with this stage's scores
+    newly_rejected: list[tuple[str, str]] = field(default_factory=list)  # (clip key, reason)
+    newly_passing: list[str] = field(default_factory=list)
+    reasons_now: Counter = field(default_factory=Counter)
+
+    def lines(self, samples: int = 5) -> list[str]:
+        out = [f"stage {self.stage} with {self.settings}: {self.clips} scored clips",
+               f"  newly rejected: {len(self.newly_rejected)}",
+               *(f"    {k}  {r}" for k, r in self.newly_rejected[:samples]),
+               f"  newly passing:  {len(self.newly_passing)} (re-curate them: later stages never ran)",
+               *(f"    {k}" for k in self.newly_passing[:samples]),
+               "  rejections by this stage under the new settings: "
+               + (", ".join(f"{r} {n}" for r, n in self.reasons_now.most_common()) or "none")]
+        return out
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """`["residual_min=0.03", "raw_min=1e-3"]` -> typed values (YAML scalars)."""
+    settings = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--set takes NAME=VALUE, not {pair!r}")
+        settings[name.strip()] = yaml.safe_load(value)
+    return settings
+
+
+def _scores_by_clip(root: Path, stage: str) -> dict[str, dict]:
+    rows = warehouse.read_table(root, "clip_scores").to_pylist()
+    by_clip: dict[str, dict] = {}
+    for r in rows:
+        if r["stage"] == stage:
+            by_clip.setdefault(r["clip_key"], {})[r["name"]] = r["value"]
+    return by_clip
+
+
+def retune(root: str | Path, stage_name: str, settings: dict) -> RetuneReport:
+    if stage_name not in RETUNABLE:
+        raise ConfigError(f"stage {stage_name!r} cannot be re-tuned from clip_scores; "
+                          f"these can: {', '.join(RETUNABLE)}")
+    stage = build_stage(stage_name, settings)
+    root = Path(root)
+    rejected_here = {r["clip_key"] for r in warehouse.read_table(root, "rejections").to_pylist()
+                     if r["level"] == "clip" and r["stage"] == stage_name}
+    report = RetuneReport(stage_name, settings)
+    for clip, values in sorted(_scores_by_clip(root, stage_name).items()):
+        report.clips += 1
+        outcome = stage.decide(values)
+        if outcome.reason is not None:
+            report.reasons_now[outcome.reason] += 1
+            if clip not in rejected_here:
+                report.newly_rejected.append((clip, outcome.reason))
+        elif clip in rejected_here:
+            report.newly_passing.append(clip)
+    return report
