@@ -15,9 +15,8 @@ from warehouse_schemas import registry
 
 
 def route(work: pa.Table, stages: list[Stage], run_meta: dict) -> dict[str, pa.Table]:
-    levels = {s.name: s.level for s in stages}
     accepted = work.filter(pc.equal(work["status"], OK))
-    candidates = _candidates(work, levels)
+    candidates = _candidates(work, stages)
     tables = {
         "videos": _videos(candidates),
         "clips": _clips(accepted, run_meta),
@@ -31,9 +30,9 @@ def route(work: pa.Table, stages: list[Stage], run_meta: dict) -> dict[str, pa.T
     return tables
 
 
-def _candidates(work: pa.Table, levels: dict[str, str]) -> pa.Table:
+def _candidates(work: pa.Table, stages: list[Stage]) -> pa.Table:
     """Rows that became candidate clips: everything not rejected at the input level."""
-    input_stages = [name for name, level in levels.items() if level == "input"]
+    input_stages = [s.name for s in stages if s.level == "input"]
     rejected_by = work["rejected_by"].fill_null("")
     return work.filter(pc.invert(pc.is_in(rejected_by, pa.array(input_stages, pa.string()))))
 
@@ -100,13 +99,13 @@ def _note_row(row: dict, n: dict) -> dict:
                 entity=n["entity"], frame_index=n["frame_index"], payload=None)
 
 
-def _explode(accepted: pa.Table, name: str) -> pa.Table:
+def _explode(rows: pa.Table, name: str) -> pa.Table:
+    """The list<struct> column `name` of the work table as rows of the table `name`."""
     schema = registry.schema(name)
-    if name not in accepted.column_names:
+    if name not in rows.column_names:
         return schema.empty_table()
-    flat = pc.list_flatten(accepted[name])
+    flat = pc.list_flatten(rows[name])
     if len(flat) == 0:
         return schema.empty_table()
-    structs = pa.Table.from_struct_array(flat) if isinstance(flat, pa.StructArray) else \
-        pa.Table.from_struct_array(flat.combine_chunks())
-    return structs
+    chunks = flat.chunks if isinstance(flat, pa.ChunkedArray) else [flat]
+    return pa.Table.from_batches([pa.RecordBatch.from_struct_array(c) for c in chunks if len(c)])
