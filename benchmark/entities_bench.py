@@ -66,20 +66,14 @@ def _spacy_rows() -> list[dict]:
 
 
 def run() -> list[dict]:
-    import torch
-
     from curation.entities.tiny import fit_tiny_mistral, write_tiny_mistral
+    from curation.models import torch_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(BENCH_THREADS)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            model_dir = write_tiny_mistral(Path(tmp) / "tiny-mistral")
-            fit_tiny_mistral(model_dir, PAIRS)
-            rows = _transformers_rows(model_dir)
+    with torch_threads(BENCH_THREADS), tempfile.TemporaryDirectory() as tmp:
+        model_dir = write_tiny_mistral(Path(tmp) / "tiny-mistral")
+        fit_tiny_mistral(model_dir, PAIRS)
+        rows = _transformers_rows(model_dir)
         return rows + _spacy_rows()
-    finally:
-        torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":

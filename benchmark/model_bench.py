@@ -22,6 +22,7 @@ from model.rectified_flow import RectifiedFlow
 from model.sampler import euler_sample, naive_guided_sample
 
 from benchmark.timing import best_of
+from curation.models import torch_threads
 
 REPEATS = 3  # timed repetitions after one warm-up; the best is reported (noisy machine)
 # Per preset: batch, latent (F, H, W), text tokens, references x image tokens.
@@ -108,15 +109,11 @@ def _sampling_rows() -> list[dict]:
 def run() -> list[dict]:
     # One intra-op thread: on this shared 2-core machine two threads spin against other
     # processes and steps ran up to 10x slower; every ratio below is at the same setting.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(BENCH_THREADS)
-    try:
+    with torch_threads(BENCH_THREADS):
         rows = []
         for name in TRAIN_SHAPES:
             rows += _train_rows(name)
         rows += _sampling_rows()
-    finally:
-        torch.set_num_threads(threads)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     rows.append(_row("torch threads", BENCH_THREADS, "", f"1-min load average {load:.1f} at the end"))
     return rows

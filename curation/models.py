@@ -11,11 +11,12 @@ huggingface_hub itself; we add one clear error line when a model is not availabl
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from curation.errors import OperatorError
 
@@ -122,6 +123,23 @@ def device(prefer: str = "auto"):
     if prefer.startswith("cuda") and not torch.cuda.is_available():
         raise ModelUnavailable(f"device {prefer} requested but no CUDA GPU is visible; use device: cpu")
     return torch.device(prefer)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with `n` intra-op torch threads, then restore the previous setting.
+
+    Tiny models gain nothing from threads, and on a shared 2-core machine spin-waiting
+    threads made their steps up to 10x slower; tests, benchmarks and tiny fits use 1.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def half_dtype_for(dev) -> Any:

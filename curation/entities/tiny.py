@@ -94,14 +94,10 @@ def fit_tiny_mistral(model_dir: str | Path, pairs: list[tuple[str, str]], max_st
                      lr: float = 3e-3, seed: int = 0) -> int:
     """Fit the checkpoint in `model_dir` (in place) until greedy decoding reproduces every
     answer of `pairs` under teacher forcing, or `max_steps`; returns the steps taken."""
-    import torch
+    from curation.models import torch_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a 2-layer, 64-wide model: extra threads only add sync cost
-    try:
+    with torch_threads(1):  # a 2-layer, 64-wide model: extra threads only add sync cost
         return _fit(model_dir, pairs, max_steps, lr, seed)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit(model_dir, pairs, max_steps: int, lr: float, seed: int) -> int:

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 
 from curation.entities import prompt
+from curation.models import torch_threads
 from curation.entities.tiny import FIT_PAIRS, fit_tiny_mistral, write_tiny_mistral
 from curation.entities.transformers_backend import TransformersExtractor, render
 from curation.entities.vllm_backend import ENTITY_SCHEMA, VllmExtractor
@@ -23,13 +24,9 @@ EXPECTED = [
 
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
-    """Tiny models run fastest on one thread (2 threads on a busy 2-core box are ~10x slower)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    """Tiny models run fastest on one thread (see curation.models.torch_threads)."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import pytest
 import torch
 
+from curation.models import torch_threads
 from model.config import DIT_CONFIGS
 from model.personalization import Conditioning
 
@@ -37,13 +38,10 @@ def _randomize(module: torch.nn.Module, seed=0, std=0.1) -> torch.nn.Module:
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine the
-    threads' spin-waiting made steps 10x slower: one thread keeps these tests fast and steady.
-    Restored afterwards so other test folders keep their own setting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    """One intra-op thread for tiny models (see curation.models.torch_threads); restored
+    afterwards so other test folders keep their own setting."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")
