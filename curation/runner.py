@@ -104,8 +104,8 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     kwargs = dict(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     if address:
         ray.init(address=address, **kwargs)
-    else:
-        ray.init(num_cpus=num_cpus, **kwargs)
+    else:  # "local": never join another cluster found through /tmp/ray/ray_current_cluster
+        ray.init(address="local", num_cpus=num_cpus, **kwargs)
 
 
 def curate(manifest: str | Path, out: str | Path, config: RunConfig,

@@ -23,7 +23,7 @@ def ray_session():
     subprocesses (the CLI, `airflow dags test`) join it instead of starting their own."""
     import ray
 
-    ctx = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    ctx = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     address = ctx.address_info["address"]
     os.environ["ALCHEMIST_RAY_ADDRESS"] = address
     yield address
