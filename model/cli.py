@@ -11,7 +11,7 @@ import sys
 
 def add_sample_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("sample", help="generate a personalized video from a model bundle")
-    p.add_argument("--checkpoint", required=True, help="model bundle (.pt) written by save_bundle")
+    p.add_argument("--checkpoint", required=True, help="model bundle directory written by save_bundle")
     p.add_argument("--prompt", required=True)
     p.add_argument("--ref", action="append", default=[], metavar="WORD=IMAGE",
                    help="reference image of an entity word of the prompt (repeatable)")
@@ -21,6 +21,7 @@ def add_sample_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--size", default="512x288", help="WIDTHxHEIGHT")
     p.add_argument("--steps", type=int, default=128, help="Euler steps (paper: 128 eval, 256 visuals)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
     p.add_argument("--out", required=True, help="output .mp4; a .png strip and .json go beside it")
 
     def run(args):

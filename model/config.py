@@ -91,6 +91,9 @@ class DiTConfig:
     self_conditioning: bool = True  # paper Table 5
     rope_theta: float = 10000.0  # ours: the RoFormer default
     fused_layernorm: bool = True  # paper Table 5; falls back to torch LayerNorm without apex
+    # paper Table 7 "dropout 0.1", read as network dropout on each block sublayer's output;
+    # the conditioning dropout of B.2 is FlowConfig.drop_text / drop_image.
+    dropout: float = 0.1
 
     def __post_init__(self):
         if self.width % self.heads:
@@ -126,6 +129,7 @@ DIT_CONFIGS = {
         word_tokens=4,
         max_refs=4,
         window_size=None,
+        dropout=0.0,
     ),
 }
 
@@ -167,6 +171,16 @@ class SamplerConfig:
     text_scale: float = 8.0  # paper B.3
     image_scale: float = 2.5  # paper B.3
     interval: tuple[float, float] = (0.15, 0.5)  # paper B.3, closed interval on shifted t
+    # Which time the interval is read on (model/README): "noise_at_1" = our shifted t (t = 1
+    # noise); "data_at_1" = 1 - shifted t, the cited guidance-interval work counting the other way.
+    interval_reading: str = "noise_at_1"
     dynamic_threshold: bool = False  # ours: off by default; the paper names it future work
     threshold_percentile: float = 0.995  # ours: Imagen's value
     threshold_floor: float = 3.0  # ours: ~3 std of unit-variance latents, Imagen's "1" for latents
+
+    def __post_init__(self):
+        if self.interval_reading not in INTERVAL_READINGS:
+            raise ValueError(f"interval_reading must be one of {INTERVAL_READINGS}, got {self.interval_reading!r}")
+
+
+INTERVAL_READINGS = ("noise_at_1", "data_at_1")

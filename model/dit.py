@@ -11,6 +11,7 @@ D width, L text tokens, M personalization tokens, E conditioning width.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +36,15 @@ def layer_norm(dim: int, fused: bool) -> nn.Module:
         except ImportError:
             pass
     return nn.LayerNorm(dim, eps=1e-6, elementwise_affine=False)
+
+
+REF_ADA_INIT_STD = 0.02  # ours: the GPT-2 / DiT initialisation scale of linear layers
+REFERENCE_PATH = ("personalization.", "ref_proj.", ".ref_attn.", ".ref_ada.")  # parameter names
+
+
+def is_reference_path(name: str) -> bool:
+    """Parameters of the personalization path (paper B.2 stage II trains only these)."""
+    return name.startswith(REFERENCE_PATH[:2]) or any(part in name for part in REFERENCE_PATH[2:])
 
 
 def modulate(x, shift, scale):  # (B, N, D), (B, D), (B, D)
@@ -150,6 +160,7 @@ class CrossAttention(nn.Module):
 
 class DiTBlock(nn.Module):
     SUBLAYERS = 4  # self-attention, text cross-attention, reference cross-attention, MLP
+    REF = 2  # index of the reference cross-attention among the sublayers
 
     def __init__(self, cfg: DiTConfig):
         super().__init__()
@@ -160,21 +171,35 @@ class DiTBlock(nn.Module):
         self.ref_attn = CrossAttention(d, e, cfg.heads)
         hidden = int(d * cfg.mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, d))
-        self.ada = nn.Linear(e, 3 * self.SUBLAYERS * d)  # shift, scale, gate per sublayer
-        nn.init.zeros_(self.ada.weight)  # adaLN-Zero: every block starts as the identity
+        self.drop = nn.Dropout(cfg.dropout)  # paper Table 7 "dropout 0.1", on each sublayer's output
+        # shift, scale, gate of the backbone's sublayers; adaLN-Zero: they start as the identity.
+        self.ada = nn.Linear(e, 3 * (self.SUBLAYERS - 1) * d)
+        nn.init.zeros_(self.ada.weight)
         nn.init.zeros_(self.ada.bias)
+        # The reference sublayer has its own modulation, trained with the reference path in
+        # stage II (paper B.2) while `ada` stays frozen. A zero gate would block every gradient
+        # to that path at the first step; small weights keep it open. Without references the
+        # sublayer adds exactly zero, so stage I still starts from the identity.
+        self.ref_ada = nn.Linear(e, 3 * d)
+        nn.init.normal_(self.ref_ada.weight, std=REF_ADA_INIT_STD)
+        nn.init.zeros_(self.ref_ada.bias)
+
+    def modulations(self, c):  # (B, E) -> SUBLAYERS x (shift, scale, gate), each (B, D)
+        c = F.silu(c)
+        backbone = self.ada(c).chunk(3 * (self.SUBLAYERS - 1), dim=-1)
+        mods = [backbone[3 * i : 3 * i + 3] for i in range(self.SUBLAYERS - 1)]
+        mods.insert(self.REF, self.ref_ada(c).chunk(3, dim=-1))
+        return mods
 
     def forward(self, x, c, angles, window, text, text_mask, refs, ref_mask):  # x (B, N, D)
-        mods = self.ada(F.silu(c)).chunk(3 * self.SUBLAYERS, dim=-1)  # each (B, D)
         sublayers = (
             lambda h: self.attn(h, angles, window),
             lambda h: self.text_attn(h, text, text_mask),
             lambda h: self.ref_attn(h, refs, ref_mask),
             self.mlp,
         )
-        for i, (norm, layer) in enumerate(zip(self.norms, sublayers)):
-            shift, scale, gate = mods[3 * i : 3 * i + 3]
-            x = x + gate[:, None] * layer(modulate(norm(x), shift, scale))  # (B, N, D)
+        for norm, layer, (shift, scale, gate) in zip(self.norms, sublayers, self.modulations(c)):
+            x = x + gate[:, None] * self.drop(layer(modulate(norm(x), shift, scale)))  # (B, N, D)
         return x
 
 
@@ -239,7 +264,8 @@ class DiT(nn.Module):
 
     def embed_conditions(self, cond: Conditioning, keep_text, keep_image):
         text = cond.text * keep_text[:, None, None].to(cond.text.dtype)  # (B, L, Dt)
-        f, f_mask = self.personalization(cond)  # (B, M, c)
+        # f reads the word tokens from the text: a dropped text must not reach it that way.
+        f, f_mask = self.personalization(replace(cond, text=text))  # (B, M, c)
         f = f * keep_image[:, None, None].to(f.dtype)  # dropping the image zeroes all of f
         return self.text_proj(text), cond.text_mask, self.ref_proj(f), f_mask
 

@@ -48,13 +48,30 @@ def find_word(prompt: str, word: str) -> tuple[int, int] | None:
     return match.span() if match else None
 
 
+class WordTokenError(ValueError):
+    """An entity word that cannot be bound to prompt tokens; `reason` is a rejection reason."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 def word_token_positions(prompt: str, word: str, offsets) -> list[int]:
-    """Indices of the tokens whose character span overlaps the word's first occurrence."""
+    """Indices of the tokens whose character span overlaps the word's first occurrence.
+
+    A word cut off by the text encoder's token limit would otherwise bind to nothing.
+    """
     span = find_word(prompt, word)
     if span is None:
-        raise ValueError(f"entity word {word!r} does not occur as a whole word in {prompt!r}")
+        raise WordTokenError("word_not_in_prompt", f"entity word {word!r} does not occur as a whole word in {prompt!r}")
     start, end = span
-    return [i for i, (s, e) in enumerate(offsets) if e > s and s < end and e > start]
+    positions = [i for i, (s, e) in enumerate(offsets) if e > s and s < end and e > start]
+    if not positions:
+        raise WordTokenError(
+            "word_beyond_token_limit",
+            f"entity word {word!r} (characters {start}-{end}) lies beyond the text encoder's "
+            f"{len(offsets)}-token limit; shorten the prompt or raise the encoder's max_length")
+    return positions
 
 
 # ---------------------------------------------------------------------------------------
@@ -98,20 +115,29 @@ class TextEncoder(nn.Module):
 
     @torch.no_grad()
     def forward(self, prompts: list[str]) -> TextEmbedding:
-        enc = self.tokenizer(
-            prompts,
-            padding="max_length",
-            max_length=self.cfg.max_length,
-            truncation=True,
-            return_offsets_mapping=True,
-            return_tensors="pt",
-        )
+        enc = tokenize(self.tokenizer, prompts, self.cfg.max_length)
         device = next(self.model.parameters()).device
         ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device).bool()
         hidden = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
         hidden = hidden * mask[..., None]  # padded positions carry exact zeros
-        offsets = [[tuple(map(int, o)) for o in row] for row in enc["offset_mapping"].tolist()]
-        return TextEmbedding(hidden, mask, offsets)  # (B, L, D)
+        return TextEmbedding(hidden, mask, token_offsets(enc))  # (B, L, D)
+
+
+def load_tokenizer(cfg: TextEncoderConfig):
+    """The text encoder's tokenizer alone: binding checks without loading the model."""
+    import transformers
+
+    return _load(transformers.AutoTokenizer, cfg.spec)
+
+
+def tokenize(tokenizer, prompts: list[str], max_length: int):
+    return tokenizer(prompts, padding="max_length", max_length=max_length, truncation=True,
+                     return_offsets_mapping=True, return_tensors="pt")
+
+
+def token_offsets(encoding) -> list[list[tuple[int, int]]]:
+    """Per prompt, per token: its character span (padding and special tokens are empty)."""
+    return [[tuple(map(int, o)) for o in row] for row in encoding["offset_mapping"].tolist()]
 
 
 # ---------------------------------------------------------------------------------------

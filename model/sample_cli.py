@@ -44,24 +44,64 @@ def parse_size(value: str) -> tuple[int, int]:
     return width, height
 
 
-def validate(args, bundle) -> tuple[list[tuple[str, str]], int, int]:
-    """Check words, images and clip size against the prompt and the autoencoder."""
+def check_image(word: str, image: str) -> None:
+    from PIL import Image, UnidentifiedImageError
+
+    if not Path(image).is_file():
+        raise SampleError(f"reference image for {word!r} not found: {image}")
+    try:
+        with Image.open(image) as img:
+            img.verify()
+    except (UnidentifiedImageError, OSError) as err:
+        raise SampleError(f"reference image for {word!r} is not a readable image: {image} ({err})") from None
+
+
+def check_word_tokens(raw: dict, prompt: str, refs: list[tuple[str, str]]) -> None:
+    """Every word must bind to prompt tokens within the text encoder's limit (tokenizer only)."""
+    from model.encoders import TextEncoderConfig, WordTokenError, load_tokenizer, token_offsets, tokenize
+
+    cfg = TextEncoderConfig(**raw["encoders"]["text"])
+    offsets = token_offsets(tokenize(load_tokenizer(cfg), [prompt], cfg.max_length))[0]
+    for word, _ in refs:
+        try:
+            word_token_positions(prompt, word, offsets)
+        except WordTokenError as err:
+            raise SampleError(str(err)) from None
+
+
+def check_device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SampleError(f"--device {name!r} is not a torch device, e.g. cpu or cuda:0") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SampleError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    return device
+
+
+def validate(args, raw: dict) -> tuple[list[tuple[str, str]], int, int]:
+    """Check words, images, clip size and device against the bundle's config.json, before any
+    weights are read (at paper scale loading takes minutes)."""
+    from model.checkpoint import SavedGeometry
+
     refs = [parse_ref(r) for r in args.ref] + [parse_ref(r) for r in args.background]
     width, height = parse_size(args.size)
     for word, image in refs:
         if find_word(args.prompt, word) is None:
             raise SampleError(f"reference word {word!r} does not occur as a whole word in the prompt {args.prompt!r}")
-        if not Path(image).is_file():
-            raise SampleError(f"reference image for {word!r} not found: {image}")
-    if len(refs) > bundle.dit.cfg.max_refs:
-        raise SampleError(f"{len(refs)} reference images exceed this model's maximum of {bundle.dit.cfg.max_refs}")
-    _, ph, pw = bundle.dit.cfg.patch_size
+        check_image(word, image)
+    dit = raw["dit"]["config"]
+    if len(refs) > dit["max_refs"]:
+        raise SampleError(f"{len(refs)} reference images exceed this model's maximum of {dit['max_refs']}")
+    _, ph, pw = dit["patch_size"]
     try:
-        bundle.vae.check_clip(args.frames, height, width, multiple=max(ph, pw))
+        SavedGeometry(raw).check_clip(args.frames, height, width, multiple=max(ph, pw))
     except ValueError as err:
         raise SampleError(f"--frames {args.frames} / --size {args.size}: {err}") from None
     if args.steps < 1:
         raise SampleError(f"--steps must be at least 1, got {args.steps}")
+    check_device(args.device)
+    check_word_tokens(raw, args.prompt, refs)
     return refs, width, height
 
 
@@ -78,6 +118,7 @@ def build_conditioning(bundle, prompt: str, refs: list[tuple[str, str]], device)
     k, image_dim = bundle.dit.cfg.word_tokens, bundle.dit.cfg.image_dim
     if refs:
         tokens = torch.stack([bundle.image_encoder(load_image(p)[None].to(device))[0] for _, p in refs])
+        tokens = tokens.to(device)
         word_index = word_index_tensor(positions, k)
     else:
         tokens, word_index = torch.zeros(0, 1, image_dim), torch.zeros(1, 0, k, dtype=torch.long)
@@ -90,11 +131,12 @@ def build_conditioning(bundle, prompt: str, refs: list[tuple[str, str]], device)
     )
 
 
-def generate(bundle, cond: Conditioning, frames: int, height: int, width: int, steps: int, seed: int):
+def generate(bundle, cond: Conditioning, frames: int, height: int, width: int, steps: int, seed: int,
+             device="cpu"):
     from model.rectified_flow import RectifiedFlow
 
     latent_shape = bundle.vae.latent_shape(frames, height, width)
-    noise = torch.randn((1, *latent_shape), generator=torch.Generator().manual_seed(seed))
+    noise = torch.randn((1, *latent_shape), generator=torch.Generator().manual_seed(seed)).to(device)
     sampler = replace(bundle.sampler, steps=steps)
     latents = RectifiedFlow(bundle.flow).sample(bundle.dit, noise, cond, sampler)
     with torch.no_grad():
@@ -102,18 +144,19 @@ def generate(bundle, cond: Conditioning, frames: int, height: int, width: int, s
 
 
 def run_sample(args) -> int:
-    from model.checkpoint import load_bundle
+    from model.checkpoint import load_bundle, read_bundle_config
     from model.video_io import to_uint8_frames, write_mp4, write_strip
 
     try:
-        bundle = load_bundle(args.checkpoint)
-        refs, width, height = validate(args, bundle)
-    except (SampleError, FileNotFoundError) as err:
+        refs, width, height = validate(args, read_bundle_config(args.checkpoint))
+    except (SampleError, FileNotFoundError, ValueError) as err:
         print(f"alchemist sample: error: {err}", file=sys.stderr)
         return 2
+    device = torch.device(args.device)
+    bundle = load_bundle(args.checkpoint, device=device)
     torch.manual_seed(args.seed)
-    cond = build_conditioning(bundle, args.prompt, refs, "cpu")
-    video, sampler = generate(bundle, cond, args.frames, height, width, args.steps, args.seed)
+    cond = build_conditioning(bundle, args.prompt, refs, device)
+    video, sampler = generate(bundle, cond, args.frames, height, width, args.steps, args.seed, device)
     frames = to_uint8_frames(video)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,10 @@ from model.rectified_flow import time_grid
 BRANCHES = 3  # (no text, no image), (text, no image), (text, image)
 
 
-def in_interval(t: float, interval: tuple[float, float]) -> bool:
-    return interval[0] <= t <= interval[1]
+def in_interval(t: float, interval: tuple[float, float], reading: str = "noise_at_1") -> bool:
+    """Is shifted t (1 = noise) inside the guidance interval, read as `reading` says?"""
+    time = t if reading == "noise_at_1" else 1.0 - t
+    return interval[0] <= time <= interval[1]
 
 
 def branch_keeps(batch: int, device):
@@ -67,7 +69,7 @@ def euler_sample(model, noise, cond: Conditioning, cfg: SamplerConfig = SamplerC
     # Branch order (none, text, full); each keeps its own x_0 estimate (zeros = "none yet").
     self_cond = torch.zeros((BRANCHES * b, *x.shape[1:]), device=x.device, dtype=x.dtype)
     for t, t_next in zip(times[:-1], times[1:]):
-        if in_interval(t, cfg.interval):
+        if in_interval(t, cfg.interval, cfg.interval_reading):
             v, self_cond = guided_velocity(model, x, t, cond3, keeps, self_cond, cfg)
         else:
             tt = torch.full((b,), t, device=x.device, dtype=x.dtype)

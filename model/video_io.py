@@ -70,13 +70,31 @@ def write_strip(frames: np.ndarray, path) -> None:
     Image.fromarray(np.concatenate(list(frames), axis=1)).save(path)
 
 
-def load_image(path) -> torch.Tensor:
-    """An image file -> (3, H, W) float in [0, 1]."""
+def composite_on_black(image: torch.Tensor) -> torch.Tensor:
+    """(..., 4, H, W) RGBA in [0, 1] -> (..., 3, H, W) RGB composited on black; RGB passes through.
+
+    Black is the colour the image encoder pads with, so a curated reference (the box crop with
+    the segmentation mask as alpha) reaches the encoder as "masked on black": pixels where
+    alpha is 0 leave no trace. The one place references lose their alpha: training (after
+    augmentation), `alchemist sample` and the benchmarks all call it.
+    """
+    if image.shape[-3] == 3:
+        return image
+    if image.shape[-3] != 4:
+        raise ValueError(f"expected 3 (RGB) or 4 (RGBA) channels, got {image.shape[-3]}")
+    return image[..., :3, :, :] * image[..., 3:, :, :]
+
+
+def load_image(source) -> torch.Tensor:
+    """An image file path or encoded bytes (PNG) -> (3, H, W) float in [0, 1], alpha on black."""
+    import io
+
     from PIL import Image
 
-    with Image.open(path) as img:
-        array = np.asarray(img.convert("RGB"))
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255.0
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+        has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+        array = np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
+    return composite_on_black(torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255.0)
 
 
 def resize_center_crop(video: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -121,3 +121,37 @@ def test_windowed_model_matches_full_when_window_covers_clip(make_cond, randomiz
     assert torch.allclose(full(x, t, cond), windowed(x, t, cond), atol=1e-6)  # 1 token
     x = torch.randn(1, TINY.in_channels, 3, 4, 4)  # 12 tokens > window
     assert not torch.allclose(full(x, t, cond), windowed(x, t, cond), atol=1e-4)
+
+
+def test_dropped_text_leaves_no_trace_in_f(model, make_cond):
+    """keep_text=0, keep_image=1: only the prompt differs, so the output must not change (the
+    word tokens of f come from the prompt, and a dropped prompt is zeros)."""
+    x, t = torch.randn(2, TINY.in_channels, 2, 4, 4), torch.tensor([0.5, 0.5])
+    a, b = make_cond(seed=1), make_cond(seed=1)
+    b.text = make_cond(seed=3).text  # same references and word positions, another prompt
+    zero, one = torch.zeros(2), torch.ones(2)
+    assert torch.equal(model(x, t, a, zero, one), model(x, t, b, zero, one))
+    assert not torch.allclose(model(x, t, a, one, one), model(x, t, b, one, one), atol=1e-4)
+
+
+def test_reference_path_gets_gradient_with_the_backbone_frozen(make_cond):
+    """Stage II (paper B.2) freezes the backbone, adaLN included: every reference-path
+    parameter (the sublayer's own modulation, its attention, f, its projection) still gets a
+    gradient from a freshly initialised model, and none flows anywhere else."""
+    from model.dit import is_reference_path
+
+    torch.manual_seed(0)
+    model = DiT(TINY)
+    with torch.no_grad():  # a stage-I-trained backbone: nonzero adaLN and output layer
+        for name, p in model.named_parameters():
+            if not is_reference_path(name) and (".ada." in name or name.startswith("final.")):
+                p.normal_(std=0.1)
+    for name, p in model.named_parameters():
+        p.requires_grad_(is_reference_path(name))
+    x = torch.randn(2, TINY.in_channels, 2, 4, 4)
+    model(x, torch.tensor([0.3, 0.7]), make_cond()).pow(2).mean().backward()
+    ref = {n: p.grad for n, p in model.named_parameters() if is_reference_path(n)}
+    assert {n.split(".")[2] for n in ref if n.startswith("blocks.")} == {"ref_attn", "ref_ada"}
+    assert all(g is not None and g.abs().sum() > 0 for g in ref.values()), \
+        [n for n, g in ref.items() if g is None or g.abs().sum() == 0]
+    assert all(p.grad is None for n, p in model.named_parameters() if not is_reference_path(n))

@@ -4,6 +4,7 @@ import torch
 
 from model.encoders import (
     ImageEncoder, ImageEncoderConfig, TextEncoder, TextEncoderConfig, find_word, word_token_positions,
+    WordTokenError,
 )
 from model.tiny import TINY_IMAGE_SIZE
 
@@ -108,3 +109,12 @@ def test_preprocess_pads_to_square(tiny_checkpoints):
 def test_unknown_encoder_kind():
     with pytest.raises(ValueError, match="unknown image encoder"):
         ImageEncoder(ImageEncoderConfig(kind="siglip"))
+
+
+def test_word_beyond_the_token_limit_is_an_error_not_an_empty_binding(text_encoder):
+    prompt = "a dog " + "runs and jumps " * 20 + "past a cat"
+    emb = text_encoder([prompt])  # max_length 24: "cat" is cut off
+    assert word_token_positions(prompt, "dog", emb.offsets[0])
+    with pytest.raises(WordTokenError, match="beyond the text encoder's 24-token limit") as err:
+        word_token_positions(prompt, "cat", emb.offsets[0])
+    assert err.value.reason == "word_beyond_token_limit"

@@ -72,3 +72,44 @@ def test_bad_requests_fail_with_a_clear_message(bundle, images, tmp_path, capsys
     assert main(sample_args(bundle, images, out, **over) + extra) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.fixture
+def config_only_bundle(bundle, tmp_path):
+    """The bundle's config.json without its weights: validation must not need them."""
+    import shutil
+
+    copy = tmp_path / "no_weights"
+    copy.mkdir()
+    shutil.copy(Path(bundle) / "config.json", copy / "config.json")
+    return copy
+
+
+@pytest.mark.parametrize("over,extra,message", [
+    ({"--prompt": "a woman walks a dog on the beach"}, [], "'man' does not occur"),
+    ({"--frames": 8}, [], "8 frames do not fit"),
+    ({"--device": "cuda"}, [], "CUDA is not available"),
+    ({"--device": "toaster"}, [], "is not a torch device"),
+    ({"--prompt": "a man walks a dog " + "and runs " * 20 + "on the beach"}, [],
+     "'beach' (characters"),
+])
+def test_requests_are_validated_before_any_weights_are_read(config_only_bundle, images, tmp_path, capsys,
+                                                            over, extra, message):
+    out = tmp_path / "never.mp4"
+    assert main(sample_args(config_only_bundle, images, out, **over) + extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and "weights" not in err
+
+
+def test_unreadable_reference_image_is_refused(bundle, images, tmp_path, capsys):
+    bad = tmp_path / "cat.png"
+    bad.write_text("not a png")
+    args = sample_args(bundle, images, tmp_path / "x.mp4", **{"--prompt": "a man walks a dog on the beach with a cat"})
+    assert main(args + ["--ref", f"cat={bad}"]) == 2
+    assert "'cat' is not a readable image" in capsys.readouterr().err
+
+
+def test_word_over_the_token_limit_names_the_limit(bundle, images, tmp_path, capsys):
+    prompt = "a man walks a dog " + "and runs " * 20 + "on the beach"
+    assert main(sample_args(bundle, images, tmp_path / "x.mp4", **{"--prompt": prompt})) == 2
+    assert "beyond the text encoder's 32-token limit" in capsys.readouterr().err

@@ -170,3 +170,19 @@ def test_rectified_flow_sample_uses_the_resolution_shift():
     shift = rf.shift_for(SHAPE, (1, 1, 1))
     assert seen[1] == pytest.approx(shift * 0.5 / (1 + (shift - 1) * 0.5))
     assert torch.allclose(out, target, atol=1e-9)
+
+
+@pytest.mark.parametrize("reading,expected", [
+    ("noise_at_1", [0.5, 0.4, 0.3, 0.2]),  # model/README: shifted t, t = 1 noise
+    ("data_at_1", [0.8, 0.7, 0.6, 0.5]),  # the cited work's count: 1 - t in [0.15, 0.5]
+])
+def test_guidance_interval_reading_is_a_setting(reading, expected):
+    model, noise = StandIn(SHAPE), torch.randn(SHAPE)
+    euler_sample(model, noise, FakeCond(), SamplerConfig(steps=10, interval_reading=reading), shift=1.0)
+    guided = [c["t"] for c in model.calls if c["batch"] == 3 * SHAPE[0]]
+    assert guided == pytest.approx(expected)
+
+
+def test_unknown_interval_reading_is_rejected():
+    with pytest.raises(ValueError, match="interval_reading"):
+        SamplerConfig(interval_reading="sigma")
