@@ -2,9 +2,12 @@
 ### Curate a video-caption manifest into personalization training data
 
 Plans shards from a manifest, runs the stage list of the chosen profile over each shard as
-one mapped task (Ray inside; set `ALCHEMIST_RAY_ADDRESS` to use a cluster), then commits the
-dataset (`_SUCCESS` with counts, schema versions, config) and emits the `alchemist_curated`
-asset, whose event `extra` carries the dataset's location and counts.
+one mapped task named by its shard and row range (Ray inside: the `alchemist_ray` connection
+or `ALCHEMIST_RAY_ADDRESS` names the cluster), then commits the dataset (`_SUCCESS` with
+counts, schema versions, config), writes its run report (`_report/index.html`: rejection
+funnel, top entity words, contact sheet) and emits the `alchemist_curated` asset, whose event
+`extra` carries the dataset's location and counts. Each shard's counts show in its name and
+note; the run's note links the report.
 Paper: VideoAlchemy 3.1, A.1-A.2. Tables: see README "Tables".
 """
 from __future__ import annotations
@@ -12,8 +15,9 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.sdk import Asset, Param, dag, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+from operators.policy import DEFAULT_ARGS, GPU_POOL, SHARD_TIMEOUT, operator_errors_fail
 
 CURATED = Asset("alchemist_curated")
 
@@ -23,7 +27,7 @@ CURATED = Asset("alchemist_curated")
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["alchemist", "curation"],
-    default_args={"retries": 2},
+    default_args=DEFAULT_ARGS,
     doc_md=__doc__,
     params={
         "manifest": Param(os.environ.get("ALCHEMIST_MANIFEST", ""), type="string",
@@ -38,34 +42,41 @@ CURATED = Asset("alchemist_curated")
 def curate():
     @task
     def plan(params=None, run_id=None) -> dict:
-        from curation.errors import OperatorError
         from operators import curation_tasks
 
         out = params["out"] or curation_tasks.dataset_dir(
             os.environ.get("ALCHEMIST_WAREHOUSE", "warehouse"), params["dataset"], run_id)
-        try:
+        with operator_errors_fail():
             shards = curation_tasks.plan(params["manifest"], out, params["profile"], params["config"],
                                          params["shard_size"])
-        except OperatorError as e:  # a retry cannot fix a bad config or a missing file
-            raise AirflowFailException(str(e)) from None
-        return {"out": out, "shards": shards}
+            rows = curation_tasks.shard_rows(out, shards)
+        return {"out": out, "shards": shards, "rows": [rows[s] for s in shards]}
 
     @task
     def shard_args(planned: dict) -> list[dict]:
-        return [{"out": planned["out"], "shard": s} for s in planned["shards"]]
+        return [{"out": planned["out"], "shard": s, "rows": r} for s, r in zip(planned["shards"], planned["rows"])]
 
-    @task(max_active_tis_per_dagrun=2)
-    def run_shard(out: str, shard: int) -> dict:
+    @task(map_index_template="{{ shard_label }}", pool=GPU_POOL, execution_timeout=SHARD_TIMEOUT,
+          max_active_tis_per_dagrun=2)
+    def run_shard(out: str, shard: int, rows: list[int]) -> dict:
         from operators import curation_tasks
 
-        return curation_tasks.run_shard(out, shard)
+        context = get_current_context()
+        context["shard_label"] = curation_tasks.shard_label(shard, rows)
+        with operator_errors_fail():
+            result = curation_tasks.run_shard(out, shard)
+        context["shard_label"] = curation_tasks.shard_label(shard, rows, result["funnel"])
+        return result
 
     @task(outlets=[CURATED])
-    def commit(planned: dict, results: list[dict], outlet_events=None) -> dict:
-        from operators import curation_tasks
+    def commit(planned: dict, results: list[dict], outlet_events=None, dag_run=None) -> dict:
+        from operators import curation_tasks, run_notes
 
-        summary = curation_tasks.commit(planned["out"], planned["shards"])
-        outlet_events[CURATED].extra = summary
+        with operator_errors_fail():
+            summary = curation_tasks.commit(planned["out"], planned["shards"])
+        run_notes.write_notes(dag_run.dag_id, dag_run.run_id, summary,
+                              {i: r["funnel"] for i, r in enumerate(results)})
+        outlet_events[CURATED].extra = {k: summary[k] for k in ("location", "counts", "report", "profile")}
         return summary
 
     planned = plan()

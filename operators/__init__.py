@@ -1,0 +1,1 @@
+"""Airflow-facing glue: the DAGs' task bodies as plain functions, and the task policies."""
