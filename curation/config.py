@@ -49,6 +49,10 @@ class RunConfig:
     undesirable_filter: str = "motion"  # issue 4: motion until a fine-tuned VideoMAE exists
     stages: dict[str, dict] = field(default_factory=dict)  # per-stage overrides
     skip: list[str] = field(default_factory=list)  # stage names to leave out of the run
+    # Bounds (issue 9; docs/architecture.md "Warm stages and bounds"); our choices:
+    row_timeout_s: float = 600.0  # per row and stage: a longer row is `<stage>_timeout`
+    max_row_crashes: int = 2  # a row whose worker dies this often is `<stage>_crashed`
+    actor_idle_s: float = 600.0  # a warm stage actor unused this long ends itself
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -87,6 +91,10 @@ def validate(config: RunConfig) -> None:
                           f"not {config.undesirable_filter!r}")
     if not isinstance(config.shard_size, int) or config.shard_size < 1:
         raise ConfigError(f"shard_size must be a positive integer, not {config.shard_size!r}")
+    for name in ("row_timeout_s", "max_row_crashes", "actor_idle_s"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError(f"{name} must be a positive number, not {value!r}")
     for name in [*config.stages, *config.skip]:
         if name not in STAGE_CLASSES:
             raise ConfigError(f"unknown stage {name!r} in config; stages are {list(STAGE_CLASSES)}")

@@ -1,28 +1,22 @@
-"""Run a list of stages over one shard's rows with Ray Data (HOUSE_STYLE "Ray Data idiom").
+"""Run a list of stages over one shard's rows: in-process, or on warm Ray stage actors.
 
-Each stage becomes a `map_batches` over an actor pool, so `setup()` (model loading) happens
-once per actor, and each actor asks Ray for the stage's declared cpus/gpus. Rows rejected by
-an earlier stage travel on untouched, so the runner sees every row at the end.
+On Ray every stage has long-lived named actors (curation.stage_pool) that keep its models
+loaded across shards and shard tasks; this module's driver loop sends each batch to a free
+actor of its stage, and the batch's result (an ObjectRef) on to the next stage, so stages
+overlap and rows never pass through the driver. Every call and every `ray.get` has a time
+limit (`Limits`); a hung or crashed row becomes a rejection, never a stalled shard.
+Rows rejected by an earlier stage travel on untouched, so the runner sees every row at the end.
 """
 from __future__ import annotations
 
-import os
+import time
+from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.stage import OK, REJECTED, Stage, output_schema
-
-
-class StageActor:
-    """The callable class Ray Data instantiates once per actor for one stage."""
-
-    def __init__(self, stage: Stage):
-        self.stage = stage
-        self.stage.setup()
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        return apply_stage(self.stage, batch)
 
 
 def apply_stage(stage: Stage, batch: pa.Table) -> pa.Table:
@@ -74,26 +68,177 @@ def cpu_requests(stages: list[Stage], cluster_cpus: float) -> list[float]:
     return [s.resources.cpus * scale for s in stages]
 
 
-def execute_ray(stages: list[Stage], rows: pa.Table) -> pa.Table:
-    import ray
-    import ray.data
 
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True
-    ctx.enable_progress_bars = bool(os.environ.get("ALCHEMIST_PROGRESS"))
-    ds = ray.data.from_arrow(rows)
+
+# --- On warm Ray actors, with bounds ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one shard's run (RunConfig carries the settings; defaults are our choices)."""
+
+    row_timeout_s: float = 600.0  # per row and stage; a batch gets this times its rows
+    max_row_crashes: int = 2  # a row whose worker dies this often is rejected `<stage>_crashed`
+    actor_idle_s: float = 600.0  # a warm stage actor nobody calls this long ends itself
+    setup_timeout_s: float = 1800.0  # one stage actor's setup() (model download and load)
+    get_timeout_s: float = 120.0  # any other ray.get (row counts, one batch to split)
+
+
+@dataclass
+class _Work:
+    """A batch (or one row retried alone) waiting for, or running on, one stage."""
+
+    stage: int  # index into the stage list
+    ref: Any  # ObjectRef of the input table: rows stay in the object store, not the driver
+    rows: int
+    order: tuple  # sorts outputs back into input order
+    alone: bool = False  # one row, retried on its own after its batch failed
+    crashes: int = 0  # how often a worker died with this row in its call
+
+
+@dataclass
+class _Call:
+    work: _Work
+    slot: int
+    table_ref: Any
+    count_ref: Any
+    deadline: float
+
+
+def execute_ray(stages: list[Stage], rows: pa.Table, limits: Limits = Limits()) -> pa.Table:
+    """`run_on_actors` with the result fetched into this process (tests, small shards)."""
+    import ray
+
+    refs = run_on_actors(stages, rows, limits)
+    tables = [t for t in ray.get(refs, timeout=limits.get_timeout_s) if t.num_rows]
+    return pa.concat_tables(tables, promote_options="default") if tables else rows.slice(0, 0)
+
+
+def run_on_actors(stages: list[Stage], rows: pa.Table, limits: Limits = Limits()) -> list:
+    """Every stage over the rows on warm stage actors; ObjectRefs of the final tables, in
+    input order. Binary columns never pass through this process.
+
+    Each call gets `row_timeout_s` per input row. When it runs out, the actor is killed and
+    replaced and the batch's rows are retried one at a time; a row that runs out alone is
+    rejected `<stage>_timeout`. When a worker dies (a segfault, OOM), the same happens and a
+    row that took its worker down `max_row_crashes` times is rejected `<stage>_crashed`.
+    """
+    import ray
+
+    from curation.stage_pool import StagePool
+
     cpus = cpu_requests(stages, ray.cluster_resources().get("CPU", 1.0))
-    for stage, num_cpus in zip(stages, cpus):
-        r = stage.resources
-        ds = ds.map_batches(
-            StageActor,
-            fn_constructor_kwargs={"stage": stage},
-            batch_format="pyarrow",
-            batch_size=r.batch_size,
-            compute=ray.data.ActorPoolStrategy(size=r.actors),
-            num_cpus=num_cpus,
-            num_gpus=r.gpus or None,
-            udf_modifying_row_count=True,  # ingest and split-mode shots turn one row into many
-        )
-    blocks = [b for b in ray.get(ds.to_arrow_refs()) if b.num_rows]
-    return pa.concat_tables(blocks, promote_options="default") if blocks else rows.slice(0, 0)
+    pools = [StagePool(s, c, limits.actor_idle_s, limits.setup_timeout_s)
+             for s, c in zip(stages, cpus)]
+    run = _ShardRun(stages, pools, limits)
+    size = max(1, stages[0].resources.batch_size) if stages else max(1, rows.num_rows)
+    for n, start in enumerate(range(0, rows.num_rows, size)):
+        batch = rows.slice(start, size)
+        run.queue(_Work(0, ray.put(batch), batch.num_rows, (n,)))
+    return run.until_done()
+
+
+class _ShardRun:
+    """The driver's loop: feed free actor slots, wait for the first result or deadline."""
+
+    def __init__(self, stages: list[Stage], pools: list, limits: Limits):
+        self.stages, self.pools, self.limits = stages, pools, limits
+        self.waiting: list[list[_Work]] = [[] for _ in stages]
+        self.running: dict[tuple[int, int], _Call] = {}  # (stage, slot) -> call
+        self.done: list[tuple[tuple, Any]] = []
+
+    def queue(self, work: _Work) -> None:
+        if work.stage == len(self.stages):
+            self.done.append((work.order, work.ref))
+        else:
+            self.waiting[work.stage].append(work)
+
+    def until_done(self) -> list:
+        import ray
+
+        while any(self.waiting) or self.running:
+            self._dispatch()
+            if not self.running:
+                continue
+            by_count = {c.count_ref: key for key, c in self.running.items()}
+            wait_s = max(0.0, min(c.deadline for c in self.running.values()) - time.monotonic())
+            ready, _ = ray.wait(list(by_count), num_returns=1, timeout=wait_s)
+            for ref in ready:
+                self._finish(by_count[ref])
+            now = time.monotonic()
+            for key in [k for k, c in self.running.items() if c.deadline <= now]:
+                self._timed_out(key)
+        return [ref for _, ref in sorted(self.done, key=lambda d: d[0])]
+
+    def _dispatch(self) -> None:
+        for i, pool in enumerate(self.pools):
+            for slot in range(len(pool.actors)):
+                if (i, slot) in self.running or not self.waiting[i]:
+                    continue
+                work = self.waiting[i].pop(0)
+                table_ref, count_ref = pool.actor(slot).run.options(num_returns=2).remote(work.ref)
+                deadline = time.monotonic() + self.limits.row_timeout_s * max(1, work.rows)
+                self.running[(i, slot)] = _Call(work, slot, table_ref, count_ref, deadline)
+
+    def _finish(self, key: tuple[int, int]) -> None:
+        import ray
+
+        call = self.running.pop(key)
+        work = call.work
+        try:
+            rows = ray.get(call.count_ref, timeout=self.limits.get_timeout_s)
+        except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
+            self.pools[work.stage].replace(call.slot)
+            self._crashed(work, e)
+            return
+        except ray.exceptions.RayTaskError as e:  # the adapter raised: a bug, kept as data
+            self._retry_alone(work, lambda w: self._reject(
+                w, f"{self.stages[w.stage].name}_error", _first_line(e)))
+            return
+        self.queue(_Work(work.stage + 1, call.table_ref, rows, work.order))
+
+    def _timed_out(self, key: tuple[int, int]) -> None:
+        call = self.running.pop(key)
+        self.pools[call.work.stage].replace(call.slot)
+        limit = self.limits.row_timeout_s
+        self._retry_alone(call.work, lambda w: self._reject(
+            w, f"{self.stages[w.stage].name}_timeout",
+            f"no result within {limit:g} s for this row; its worker was replaced"))
+
+    def _crashed(self, work: _Work, error: Exception) -> None:
+        for w in [work] if work.alone else self._split(work):
+            w.crashes += 1
+            if w.crashes >= self.limits.max_row_crashes:
+                self._reject(w, f"{self.stages[w.stage].name}_crashed",
+                             f"its worker died {w.crashes} times ({_first_line(error)})")
+            else:
+                self.waiting[w.stage].append(w)
+
+    def _retry_alone(self, work: _Work, verdict) -> None:
+        """A failed batch: each of its rows again on its own; a failed row: `verdict`."""
+        if work.alone:
+            verdict(work)
+        else:
+            self.waiting[work.stage].extend(self._split(work))
+
+    def _split(self, work: _Work) -> list[_Work]:
+        import ray
+
+        batch = ray.get(work.ref, timeout=self.limits.get_timeout_s)  # one batch, bounded
+        return [_Work(work.stage, ray.put(batch.slice(i, 1)), 1, (*work.order, i), True,
+                      work.crashes) for i in range(batch.num_rows)]
+
+    def _reject(self, work: _Work, reason: str, detail: str) -> None:
+        import ray
+
+        stage = self.stages[work.stage]
+        rows = ray.get(work.ref, timeout=self.limits.get_timeout_s)  # one row
+        table = _stamp(_conform(stage.reject_rows(rows, reason, detail),
+                                output_schema(rows.schema, stage)), stage.name)
+        self.queue(_Work(len(self.stages), ray.put(table), table.num_rows, work.order))
+        # Later stages pass rejected rows through untouched, so it can skip them.
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return " ".join(text.splitlines()[0].split())[:300] if text else type(e).__name__

@@ -16,13 +16,14 @@ import pyarrow.parquet as pq
 
 from curation import models, warehouse
 from curation.config import ConfigError, RunConfig
-from curation.execute import execute_local, execute_ray
+from curation.execute import Limits, execute_local, run_on_actors
 from curation.manifest import iter_manifest_batches
 from curation.profiles import build_stages
 from curation.route import route
 from curation.stage import Stage
 
 log = logging.getLogger("alchemist.runner")
+PUBLISH_TIMEOUT_S = 1800.0  # our choice: routing and writing one shard, generously
 
 
 @dataclass
@@ -75,8 +76,17 @@ def run_meta(config: RunConfig) -> dict:
             "undesirable_filter": config.undesirable_filter}
 
 
+def limits(config: RunConfig) -> Limits:
+    return Limits(row_timeout_s=config.row_timeout_s, max_row_crashes=config.max_row_crashes,
+                  actor_idle_s=config.actor_idle_s)
+
+
 def run_shard(out: str | Path, shard: int, config: RunConfig, use_ray: bool = True) -> ShardResult:
-    """Run every stage over one planned shard and publish it; skip it if already committed."""
+    """Run every stage over one planned shard and publish it; skip it if already committed.
+
+    On Ray the stages run on warm actors and the shard is routed and published by a task on a
+    worker, so the driver holds ObjectRefs, never the shard's PNG columns.
+    """
     out, start = Path(out), time.monotonic()
     done = out / "_done" / f"{warehouse.part_name(shard)}.json"
     if done.exists():
@@ -84,11 +94,35 @@ def run_shard(out: str | Path, shard: int, config: RunConfig, use_ray: bool = Tr
     rows = pq.read_table(out / "_plan" / f"{warehouse.part_name(shard)}.parquet")
     stages = build_stages(config)
     preflight(stages)
-    work = execute_ray(stages, rows) if use_ray else execute_local(stages, rows)
     meta = run_meta(config)
-    counts = warehouse.write_shard(out, shard, route(work, stages, meta), meta)
+    if use_ray:
+        counts = _publish_on_worker(out, shard, stages, meta, run_on_actors(stages, rows, limits(config)))
+    else:
+        counts = publish(out, shard, execute_local(stages, rows), stages, meta)
     log.info("shard %d committed: %s", shard, counts)
     return ShardResult(shard, False, counts, time.monotonic() - start)
+
+
+def publish(out: Path, shard: int, work: pa.Table, stages: list[Stage], meta: dict) -> dict:
+    """Route a shard's final work table into the warehouse tables and publish them."""
+    return warehouse.write_shard(out, shard, route(work, stages, meta), meta)
+
+
+def _publish_refs(out: Path, shard: int, stages: list[Stage], meta: dict, *tables: pa.Table) -> dict:
+    tables = [t for t in tables if t.num_rows]
+    work = pa.concat_tables(tables, promote_options="default") if tables else None
+    if work is None:
+        raise RuntimeError(f"shard {shard} produced no rows at all")
+    return publish(out, shard, work, stages, meta)
+
+
+def _publish_on_worker(out: Path, shard: int, stages: list[Stage], meta: dict, refs: list) -> dict:
+    import ray
+
+    # No CPU asked: the warm stage actors may hold most of them, and this is mostly I/O.
+    # No retry: a publish that died is redone by the shard's own retry, from the start.
+    task = ray.remote(num_cpus=0, max_retries=0)(_publish_refs)
+    return ray.get(task.remote(out, shard, stages, meta, *refs), timeout=PUBLISH_TIMEOUT_S)
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:

@@ -110,6 +110,12 @@ class Stage:
                 rows.append(merge_outcome(row, outcome))
         return to_table(rows, output_schema(batch.schema, self))
 
+    def reject_rows(self, batch: pa.Table, reason: str, detail: str) -> pa.Table:
+        """Every row of `batch` rejected with `reason`, in this stage's output schema: the
+        runner's verdict on rows the stage could not finish (a time limit, a dead worker)."""
+        rows = [merge_outcome(row, Outcome.reject(reason, detail)) for row in batch.to_pylist()]
+        return to_table(rows, output_schema(batch.schema, self))
+
     def _safe_process(self, row: dict) -> list[Outcome]:
         try:
             result = self.process(row)

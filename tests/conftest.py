@@ -30,6 +30,19 @@ def ray_session():
     ray.shutdown()
 
 
+@pytest.fixture(autouse=True)
+def _stop_stage_actors():
+    """Warm stage actors outlive a job on purpose; between tests they would only hold CPUs
+    that the next test's stages need."""
+    yield
+    import sys
+
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+        from curation.stage_pool import stop_stage_actors
+
+        stop_stage_actors()
+
+
 @pytest.fixture(scope="session")
 def airflow_home():
     """One migrated SQLite Airflow metadata DB shared by every DAG test."""

@@ -161,6 +161,11 @@ class IngestStage(Stage):
             self._probes = {}
         return to_table(out, OUTPUT_SCHEMA)
 
+    def reject_rows(self, batch: pa.Table, reason: str, detail: str) -> pa.Table:
+        rows = [merge_outcome({}, Outcome.reject(reason, detail, **_identity(row)))
+                for row in batch.to_pylist()]
+        return to_table(rows, OUTPUT_SCHEMA)
+
     def process(self, row: dict) -> list[Outcome]:
         ident = _identity(row)
         if row.get("problem"):

@@ -1,0 +1,178 @@
+"""Warm stage actors: long-lived, named Ray actors that keep a stage's models loaded across
+shards (docs/architecture.md "Warm stages and bounds").
+
+An actor is named `<stage>-<settings hash>-<slot>` in the `alchemist` namespace and created
+detached with `get_if_exists`, so every shard task that runs the same stage with the same
+resolved settings and code version on one cluster finds it, whichever driver made it. Its
+`setup()` runs once, in the constructor. An actor nobody calls for `idle_s` seconds ends
+itself (`__ray_terminate__`), so a finished job gives its CPUs and GPUs back. A hung or dead
+actor is killed and replaced by the runner; that replacement is the only extra `setup()`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import threading
+import time
+from typing import Any
+
+import pyarrow as pa
+
+from curation.stage import Stage
+
+NAMESPACE = "alchemist"  # Ray namespace of every stage actor
+IDLE_CHECK_S = 5.0  # how often an actor looks at its idle clock (our choice)
+DEATH_WAIT_S = 30.0  # how long a replacement waits for the killed actor's name to be freed
+
+
+class StageSetupError(RuntimeError):
+    """A stage's actor could not start (setup() raised or never finished)."""
+
+
+class StageWorker:
+    """The body of one warm stage actor: setup once, then batches until idle too long."""
+
+    def __init__(self, stage: Stage, idle_s: float):
+        self.stage = stage
+        self.stage.setup()
+        self._last_used = time.monotonic()
+        self._busy = 0
+        threading.Thread(target=self._exit_when_idle, args=(idle_s,), daemon=True).start()
+
+    def ready(self) -> bool:
+        return True
+
+    def run(self, batch: pa.Table) -> tuple[pa.Table, int]:
+        """The stage over `batch` in slices of its batch size; also the row count, returned
+        separately so the driver learns it without fetching the table."""
+        from curation.execute import apply_stage
+
+        self._busy += 1
+        try:
+            size = max(1, self.stage.resources.batch_size)
+            parts = [apply_stage(self.stage, batch.slice(i, size))
+                     for i in range(0, batch.num_rows, size)] or [apply_stage(self.stage, batch)]
+            out = pa.concat_tables(parts, promote_options="default")
+            return out, out.num_rows
+        finally:
+            self._busy -= 1
+            self._last_used = time.monotonic()
+
+    def _exit_when_idle(self, idle_s: float) -> None:
+        import ray
+
+        while True:
+            time.sleep(min(IDLE_CHECK_S, idle_s))
+            if not self._busy and time.monotonic() - self._last_used > idle_s:
+                # Queued behind any call that arrived meanwhile, so it never cuts one short.
+                ray.get_runtime_context().current_actor.__ray_terminate__.remote()
+                return
+
+
+def settings_hash(stage: Stage) -> str:
+    """A short hash of the stage's class, resolved settings and the code version."""
+    from curation.warehouse import code_version
+
+    fields = {f.name: getattr(stage, f.name) for f in dataclasses.fields(stage)}
+    ident = {"class": f"{type(stage).__module__}.{type(stage).__qualname__}",
+             "settings": json.dumps(fields, sort_keys=True, default=_jsonable),
+             "code": _cached(code_version)}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=None)
+def _cached(fn) -> str:
+    return fn()
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    return repr(value)
+
+
+@dataclasses.dataclass
+class StagePool:
+    """The named actors of one stage (one per `resources.actors` slot), acquired lazily."""
+
+    stage: Stage
+    num_cpus: float
+    idle_s: float
+    setup_timeout_s: float
+
+    def __post_init__(self) -> None:
+        self.key = f"{self.stage.name}-{settings_hash(self.stage)}"
+        self.actors: list[Any] = [None] * max(1, self.stage.resources.actors)
+
+    def name(self, slot: int) -> str:
+        return f"{self.key}-{slot}"
+
+    def actor(self, slot: int):
+        """The slot's actor, created if no driver has made it yet, and ready (set up)."""
+        import ray
+
+        if self.actors[slot] is None:
+            remote = ray.remote(StageWorker).options(
+                name=self.name(slot), namespace=NAMESPACE, lifetime="detached",
+                get_if_exists=True, max_restarts=0, max_task_retries=0,
+                num_cpus=self.num_cpus, num_gpus=self.stage.resources.gpus or None)
+            handle = remote.remote(self.stage, self.idle_s)
+            try:
+                ray.get(handle.ready.remote(), timeout=self.setup_timeout_s)
+            except ray.exceptions.GetTimeoutError:
+                ray.kill(handle)
+                raise StageSetupError(f"stage {self.stage.name!r} did not finish setup() within "
+                                      f"{self.setup_timeout_s:g} s") from None
+            except ray.exceptions.RayActorError as e:
+                raise StageSetupError(f"stage {self.stage.name!r} failed in setup(): "
+                                      f"{_first_line(e)}") from None
+            self.actors[slot] = handle
+        return self.actors[slot]
+
+    def replace(self, slot: int) -> None:
+        """Kill the slot's actor (hung or dead) and wait until its name is free; the next
+        `actor(slot)` makes (or finds another driver's) replacement."""
+        import ray
+
+        handle, self.actors[slot] = self.actors[slot], None
+        if handle is None:
+            return
+        ray.kill(handle, no_restart=True)
+        deadline = time.monotonic() + DEATH_WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                ray.get(handle.ready.remote(), timeout=1.0)
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                pass
+            try:
+                found = ray.get_actor(self.name(slot), namespace=NAMESPACE)
+            except ValueError:
+                return  # name free
+            if found._actor_id != handle._actor_id:
+                return  # another driver already replaced it
+            time.sleep(0.2)
+
+
+def stop_stage_actors() -> int:
+    """Kill every stage actor on the cluster (end of a local job, tests); returns how many."""
+    import ray
+
+    if not ray.is_initialized():
+        return 0
+    stopped = 0
+    for entry in ray.util.list_named_actors(all_namespaces=True):
+        if entry["namespace"] != NAMESPACE:
+            continue
+        try:
+            ray.kill(ray.get_actor(entry["name"], namespace=NAMESPACE), no_restart=True)
+            stopped += 1
+        except ValueError:
+            pass  # it ended itself meanwhile
+    return stopped
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
