@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.stage import OK, REJECTED, Stage, output_schema
+from curation.stage_pool import first_line
 
 
 def apply_stage(stage: Stage, batch: pa.Table) -> pa.Table:
@@ -71,6 +72,15 @@ def cpu_requests(stages: list[Stage], cluster_cpus: float) -> list[float]:
 
 
 # --- On warm Ray actors, with bounds ----------------------------------------------------------
+
+
+# Rejections the runner writes for any stage, as `<stage>_<suffix>` (README "Rejection reasons").
+RUNNER_REASONS = {
+    "timeout": "the row found no result within row_timeout_s on this stage (a hung decode, a "
+               "pathological input); its worker was killed and replaced, the shard went on",
+    "crashed": "the row's worker process died (segfault, out of memory) max_row_crashes times "
+               "while running this stage on it alone",
+}
 
 
 @dataclass(frozen=True)
@@ -193,7 +203,7 @@ class _ShardRun:
             return
         except ray.exceptions.RayTaskError as e:  # the adapter raised: a bug, kept as data
             self._retry_alone(work, lambda w: self._reject(
-                w, f"{self.stages[w.stage].name}_error", _first_line(e)))
+                w, f"{self.stages[w.stage].name}_error", first_line(e)))
             return
         self.queue(_Work(work.stage + 1, call.table_ref, rows, work.order))
 
@@ -210,7 +220,7 @@ class _ShardRun:
             w.crashes += 1
             if w.crashes >= self.limits.max_row_crashes:
                 self._reject(w, f"{self.stages[w.stage].name}_crashed",
-                             f"its worker died {w.crashes} times ({_first_line(error)})")
+                             f"its worker died {w.crashes} times ({first_line(error)})")
             else:
                 self.waiting[w.stage].append(w)
 
@@ -238,7 +248,3 @@ class _ShardRun:
         self.queue(_Work(len(self.stages), ray.put(table), table.num_rows, work.order))
         # Later stages pass rejected rows through untouched, so it can skip them.
 
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return " ".join(text.splitlines()[0].split())[:300] if text else type(e).__name__

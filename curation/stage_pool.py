@@ -127,7 +127,7 @@ class StagePool:
                                       f"{self.setup_timeout_s:g} s") from None
             except ray.exceptions.RayActorError as e:
                 raise StageSetupError(f"stage {self.stage.name!r} failed in setup(): "
-                                      f"{_first_line(e)}") from None
+                                      f"{first_line(e)}") from None
             self.actors[slot] = handle
         return self.actors[slot]
 
@@ -173,6 +173,6 @@ def stop_stage_actors() -> int:
     return stopped
 
 
-def _first_line(e: Exception) -> str:
+def first_line(e: Exception) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__

@@ -134,10 +134,30 @@ def decode_clip(path: str | Path, start_s: float = 0.0, end_s: float | None = No
     `size=(W, H)` scales in the decoder's conversion step; `fps` keeps at most one frame per
     1/fps seconds (the first frame at or after each grid time, like ffmpeg's fps filter), and
     frames that are skipped are never converted. `end_s=None` decodes to the end of the stream.
+    The whole clip is held in memory: for long clips iterate `iter_clip` instead.
     """
-    container, stream = open_video(path)
-    clock = _Clock(stream)
     frames, times = [], []
+    stream_hw: list[tuple[int, int]] = []
+    for frame, t in iter_clip(path, start_s, end_s, size, fps, interpolation, stream_hw):
+        frames.append(frame)
+        times.append(t)
+    if not frames:
+        height, width = stream_hw[0] if stream_hw else (0, 0)
+        shape = (0, size[1], size[0], 3) if size else (0, height, width, 3)
+        return np.zeros(shape, np.uint8), np.zeros(0, np.float64)
+    return np.stack(frames), np.asarray(times, np.float64)
+
+
+def iter_clip(path: str | Path, start_s: float = 0.0, end_s: float | None = None,
+              size: tuple[int, int] | None = None, fps: float | None = None,
+              interpolation: str = DEFAULT_INTERPOLATION,
+              stream_hw: list | None = None) -> Iterator[tuple[np.ndarray, float]]:
+    """`decode_clip`'s frames one at a time, `(H, W, 3)` uint8 RGB and seconds: memory does
+    not grow with the clip's length. `stream_hw`, when given, receives the stream's (H, W)."""
+    container, stream = open_video(path)
+    if stream_hw is not None:
+        stream_hw.append((stream.height, stream.width))
+    clock = _Clock(stream)
     step = 1.0 / fps if fps else 0.0
     next_t = start_s
     try:
@@ -148,16 +168,11 @@ def decode_clip(path: str | Path, start_s: float = 0.0, end_s: float | None = No
                 break
             if step and t < next_t - TIME_TOL_S:
                 continue
-            frames.append(_to_rgb(frame, size, interpolation))
-            times.append(t)
+            yield _to_rgb(frame, size, interpolation), t
             while step and next_t <= t + TIME_TOL_S:
                 next_t += step
     finally:
         container.close()
-    if not frames:
-        shape = (0, size[1], size[0], 3) if size else (0, stream.height, stream.width, 3)
-        return np.zeros(shape, np.uint8), np.zeros(0, np.float64)
-    return np.stack(frames), np.asarray(times, np.float64)
 
 
 # --- Frame sampling by timestamp -------------------------------------------------------------

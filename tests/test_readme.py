@@ -16,5 +16,12 @@ def test_every_rejection_reason_is_in_the_readme(stage):
     assert not missing, f"README 'Rejection reasons' lacks {stage}: {missing}"
 
 
+def test_every_runner_rejection_reason_is_in_the_readme():
+    from curation.execute import RUNNER_REASONS
+
+    missing = [code for code in RUNNER_REASONS if f"| (any stage) | `<stage>_{code}` |" not in README]
+    assert not missing, f"README 'Rejection reasons' lacks runner reasons {missing}"
+
+
 def test_readme_shows_the_two_commands():
     assert "make demo" in README and "make test" in README

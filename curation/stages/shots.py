@@ -1,7 +1,7 @@
 """Shot boundaries with TransNetV2 (paper A.1): keep shot-free clips, or cut videos into shots.
 
 TransNetV2 (Souček & Lokoč 2020) scores every frame of a 48x27 RGB stream with the
-probability that a shot transition happens there. We decode each clip once at 48x27 (scaled
+probability that a shot transition happens there. We stream each clip once at 48x27 (scaled
 by libswscale inside the decoder), cut it into the model's 100-frame windows with 25 frames of
 context on each side (stride 50, the first/last frame repeated as padding, exactly as the
 upstream `predict_frames`), run windows from all clips of a batch through the model together,
@@ -26,21 +26,22 @@ A transition is a run of frames whose probability exceeds `threshold` (TransNetV
 `predictions_to_scenes` rule); `shot_boundaries` holds one entry per run at its peak frame.
 Frames inside a run belong to no shot, so shot clips never contain a transition frame.
 
-Memory: the 48x27 stream is ~3.9 KB/frame, so a 1 h video at 30 fps holds ~420 MB while it is
-scored; rows longer than that should be split by ingest first.
+Memory: frames stream from the decoder into windows; at most `window_batch` windows plus one
+partial window are held (~3.5 MB at the default 8), whatever the clip's length. What grows with
+length is one float per frame (probabilities and times: 12 bytes/frame, ~1.3 MB for 1 h at 30 fps).
 """
 from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 
 from curation import keys
 from curation.stage import Outcome, Resources, Stage, merge_outcome, output_schema, to_table
-from curation.video_io import TIME_TOL_S, decode_clip
+from curation.video_io import TIME_TOL_S, iter_clip
 
 REASONS = {
     "shot_boundary": "filter mode: TransNetV2 finds a shot transition inside the clip "
@@ -102,37 +103,99 @@ def _transnet_class():
     return TransNetV2Weights
 
 
-def windows(frames: np.ndarray) -> np.ndarray:
-    """(T, 27, 48, 3) -> (N, 100, 27, 48, 3): upstream's padded, overlapping windows."""
-    n = len(frames)
-    pad_end = CONTEXT + STRIDE - (n % STRIDE or STRIDE)
-    padded = np.concatenate([np.repeat(frames[:1], CONTEXT, 0), frames,
-                             np.repeat(frames[-1:], pad_end, 0)])
-    return np.stack([padded[s:s + WINDOW] for s in range(0, len(padded) - WINDOW + 1, STRIDE)])
+def stream_windows(frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """(27, 48, 3) frames -> (100, 27, 48, 3) windows, exactly upstream's padded, overlapping
+    windows, holding at most one window of frames (memory independent of the clip's length)."""
+    held: list[np.ndarray] = []
+    n = emitted = 0
+    last = None
+    for last in frames:
+        if not held:
+            held = [last] * CONTEXT  # the first frame repeated as left context
+        held.append(last)
+        n += 1
+        if len(held) == WINDOW:
+            yield np.stack(held)
+            held, emitted = held[STRIDE:], emitted + 1
+    while emitted * STRIDE < n:  # the last frame repeated until every frame has a prediction
+        held += [last] * (WINDOW - len(held))
+        yield np.stack(held)
+        held, emitted = held[STRIDE:], emitted + 1
+
+
+def _recording_times(decoded: Iterable[tuple[np.ndarray, float]], times: list[float]) -> Iterator[np.ndarray]:
+    """The frames of (frame, seconds) pairs, appending each time to `times` on the way."""
+    for frame, t in decoded:
+        times.append(t)
+        yield frame
+
+
+class WindowScorer:
+    """Transition probabilities for several clips' frame streams, their windows batched
+    together (a GPU sees full batches even when clips are short) and scored as they fill.
+
+    At most `window_batch` windows plus one clip's partial window are held at any time.
+    """
+
+    def __init__(self, model, window_batch: int, autocast_dtype=None):
+        self.model, self.window_batch, self.autocast_dtype = model, window_batch, autocast_dtype
+        self.pending: list[tuple[int, np.ndarray]] = []  # (clip id, window)
+        self.probs: dict[int, list[np.ndarray]] = {}  # clip id -> (50,) middles in order
+        self.failed: dict[int, Exception] = {}
+        self.peak_frames = 0  # most frames held at once, for tests and the benchmark
+
+    def add(self, clip: int, frames: Iterable[np.ndarray]) -> None:
+        """Score one clip's frames; a decode error propagates (the clip's windows are dropped)."""
+        self.probs[clip] = []
+        try:
+            for window in stream_windows(frames):
+                self.pending.append((clip, window))
+                self.peak_frames = max(self.peak_frames, (len(self.pending) + 1) * WINDOW)
+                if len(self.pending) >= self.window_batch:
+                    self.flush()
+        except Exception:
+            self.drop(clip)
+            raise
+
+    def drop(self, clip: int) -> None:
+        self.pending = [(c, w) for c, w in self.pending if c != clip]
+        self.probs.pop(clip, None)
+
+    def flush(self) -> None:
+        import torch
+
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        device = next(self.model.parameters()).device
+        try:
+            with torch.inference_mode(), torch.autocast(
+                    device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                x = torch.from_numpy(np.stack([w for _, w in batch])).to(device)  # (B, 100, 27, 48, 3) uint8
+                logits, _ = self.model(x)  # (B, 100, 1) single-frame head
+                probs = torch.sigmoid(logits.float())[:, CONTEXT:CONTEXT + STRIDE, 0]  # (B, 50)
+        except Exception as e:  # e.g. out of memory: every clip with a window here records it
+            for clip, _ in batch:
+                self.failed[clip] = e
+            return
+        for (clip, _), p in zip(batch, probs.cpu().numpy()):
+            if clip in self.probs:
+                self.probs[clip].append(p)
+
+    def result(self, clip: int, n_frames: int) -> np.ndarray:
+        """The clip's (T,) probabilities, after `flush()`; raises the model error if any."""
+        if clip in self.failed:
+            raise self.failed[clip]
+        return np.concatenate(self.probs[clip])[:n_frames]
 
 
 def predict(model, clips: list[np.ndarray], window_batch: int, autocast_dtype=None) -> list[np.ndarray]:
-    """Per-frame transition probabilities (T,) for each clip (T, 27, 48, 3), windows batched
-    across clips so a GPU sees full batches even when clips are short."""
-    import torch
-
-    per_clip = [windows(c) for c in clips]
-    stacked = np.concatenate(per_clip)  # (N, 100, 27, 48, 3)
-    device = next(model.parameters()).device
-    out = []
-    with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype,
-                                                enabled=autocast_dtype is not None):
-        for i in range(0, len(stacked), window_batch):
-            x = torch.from_numpy(stacked[i:i + window_batch]).to(device)  # (B, 100, 27, 48, 3) uint8
-            logits, _ = model(x)  # (B, 100, 1) single-frame head
-            probs = torch.sigmoid(logits.float())[:, CONTEXT:CONTEXT + STRIDE, 0]  # (B, 50)
-            out.append(probs.cpu().numpy())
-    flat = np.concatenate(out)  # (N, 50)
-    result, at = [], 0
-    for clip, w in zip(clips, per_clip):
-        result.append(flat[at:at + len(w)].reshape(-1)[:len(clip)])
-        at += len(w)
-    return result
+    """Per-frame transition probabilities (T,) for each clip (T, 27, 48, 3)."""
+    scorer = WindowScorer(model, window_batch, autocast_dtype)
+    for i, frames in enumerate(clips):
+        scorer.add(i, iter(frames))
+    scorer.flush()
+    return [scorer.result(i, len(frames)) for i, frames in enumerate(clips)]
 
 
 # --- Transitions and shots -------------------------------------------------------------------
@@ -218,35 +281,31 @@ class ShotStage(Stage):
         return to_table(out, output_schema(batch.schema, self))
 
     def score_rows(self, rows: list[dict]) -> list[list[Outcome]]:
-        """Decode every row at 48x27, score all their windows together, decide per row."""
+        """Stream every row at 48x27 through the model, windows of all rows batched together;
+        decide per row. Frames are never held beyond the windows being scored."""
         if self._model is None:
             self.setup()
         outcomes: list[list[Outcome] | None] = [None] * len(rows)
-        decoded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        scorer = WindowScorer(self._model, self.window_batch, self._autocast)
+        times: dict[int, np.ndarray] = {}
         for i, row in enumerate(rows):
+            seen: list[float] = []
+            decoded = iter_clip(row["source"], row["start_s"], row["end_s"], size=INPUT_WH)
             try:
-                frames, times = decode_clip(row["source"], row["start_s"], row["end_s"], size=INPUT_WH)
+                scorer.add(i, _recording_times(decoded, seen))
             except Exception as e:  # errors are data: one unreadable file never fails the batch
                 outcomes[i] = [_error(e)]
                 continue
-            if len(frames) == 0:
+            if not seen:
+                scorer.drop(i)
                 outcomes[i] = [Outcome.reject(
                     "empty_clip", f"no frame decoded in [{row['start_s']:.3f}, {row['end_s']:.3f})s")]
             else:
-                decoded[i] = (frames, times)
-        order = list(decoded)
-        try:
-            probs = predict(self._model, [decoded[i][0] for i in order], self.window_batch,
-                            self._autocast) if order else []
-        except Exception as e:  # e.g. out of memory: every row of the batch records it
-            probs = [None] * len(order)
-            for i in order:
-                outcomes[i] = [_error(e)]
-        for i, p in zip(order, probs):
-            if p is None:
-                continue
+                times[i] = np.asarray(seen, np.float64)
+        scorer.flush()
+        for i, t in times.items():
             try:
-                outcomes[i] = self._outcomes(rows[i], p, decoded[i][1])
+                outcomes[i] = self._outcomes(rows[i], scorer.result(i, len(t)), t)
             except Exception as e:
                 outcomes[i] = [_error(e)]
         return outcomes  # type: ignore[return-value]

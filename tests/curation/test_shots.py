@@ -205,3 +205,33 @@ def test_bikes_cuts_are_found_on_its_keyframes(stage):
     assert len(found) == len(keyframes) == 5
     # the peak is the last frame of the outgoing shot: one frame before the new shot's keyframe
     np.testing.assert_allclose(found, np.array(keyframes) - 1 / FPS, atol=1.01 / FPS)
+
+
+def _looping_video(path: Path, n_frames: int) -> Path:
+    """A small 64x48 clip of a bright square circling: cheap to encode at any length."""
+    def frames():
+        for i in range(n_frames):
+            frame = np.full((48, 64, 3), 40, np.uint8)
+            x, y = 8 + (i * 3) % 40, 8 + (i * 2) % 24
+            frame[y:y + 12, x:x + 12] = 230
+            yield frame
+    return synthetic.write_video(frames(), path, fps=FPS)
+
+
+def test_shot_scoring_memory_does_not_grow_with_clip_length(stage, tmp_path):
+    """Frames are streamed into windows: a 12x longer clip holds no more frames at once.
+
+    Measured with tracemalloc, which sees every numpy buffer (decoded frames, windows)."""
+    import tracemalloc
+
+    peaks = {}
+    for n in (250, 3000):  # 10 s and 2 min at 25 fps
+        path = _looping_video(tmp_path / f"loop{n}.mp4", n)
+        row = clip_row(path, 0.0, n / FPS, f"loop{n}")
+        tracemalloc.start()
+        (outcome,) = stage.score_rows([row])[0]
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert outcome.values["shot_score"] is not None
+    held_by_long_clip = 3000 * INPUT_WH[0] * INPUT_WH[1] * 3  # what a whole-clip decode holds
+    assert peaks[3000] < 1.5 * peaks[250] and peaks[3000] < held_by_long_clip / 2, peaks
