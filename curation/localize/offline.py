@@ -10,7 +10,8 @@ answer honestly, and says so in every row it writes (`detector`, `segmenter` col
                      subject word (faces cannot be told apart by word otherwise); the frame's
                      largest face is taken as that subject.
   non-human subject  the main moving region: each of the 5/50/95% frames is compared with a
-                     per-pixel median background of frames sampled over the whole clip, each
+                     per-pixel median background of up to `max_refs` frames sampled over the
+                     whole clip (only those are decoded and held, whatever its length), each
                      aligned to it by a RANSAC homography (so a panning camera is compensated);
                      the largest connected foreground component, outside the human boxes,
                      gives the box. Used only when the clip has exactly one non-human subject
@@ -25,6 +26,7 @@ Which words are human is decided by HUMAN_WORDS on the phrase's head noun (its l
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -246,32 +248,44 @@ def moving_regions(fg: np.ndarray, exclude: Sequence = (), min_area_frac: float 
     return out
 
 
-def decode_refs(source: str, start_s: float, end_s: float, max_side: int, fps: float
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Low-resolution frames of the clip for the background model: `(N, h, w, 3)`, times `(N,)`."""
-    from curation.video_io import decode_clip, open_video, fit_size
-
-    container, stream = open_video(source)
-    size = fit_size(stream.width, stream.height, max_side)
-    container.close()
-    return decode_clip(source, start_s, end_s, size=size, fps=fps)
-
-
-def motion_masks(targets: Sequence[np.ndarray], target_times: Sequence[float], refs: np.ndarray,
-                 ref_times: np.ndarray, *, max_refs: int = 10, min_gap_s: float = 0.1,
-                 diff_min: float = 30.0) -> list[np.ndarray | None]:
-    """Foreground masks of each full-resolution RGB target, computed at the references'
-    resolution and scaled back; None where no background could be estimated."""
-    out: list[np.ndarray | None] = []
-    if len(refs) == 0:
-        return [None] * len(targets)
-    rh, rw = refs.shape[1:3]
-    for image, t in zip(targets, target_times):
-        pool = np.flatnonzero(np.abs(ref_times - t) >= min_gap_s)
+def reference_times(target_times: Sequence[float], start_s: float, end_s: float, fps: float,
+                    max_refs: int, min_gap_s: float = 0.1) -> list[np.ndarray]:
+    """Per target, the times of its background references: a 1/fps grid over the clip, minus
+    the times within `min_gap_s` of the target (it would be its own background), thinned
+    evenly to at most `max_refs`. Computed from the clip's bounds, before decoding anything."""
+    n = max(0, math.ceil((end_s - start_s) * fps - 1e-6))
+    grid = start_s + np.arange(n) / fps
+    out = []
+    for t in target_times:
+        pool = grid[np.abs(grid - t) >= min_gap_s]
         if len(pool) > max_refs:
             pool = pool[np.linspace(0, len(pool) - 1, max_refs).round().astype(int)]
+        out.append(pool)
+    return out
+
+
+def decode_refs(source: str, times: Sequence[float], max_side: int) -> dict[float, np.ndarray]:
+    """Low-resolution frames nearest the given times, `{time: (h, w, 3)}`: only the frames the
+    background model uses are ever held, so memory does not grow with the clip's length."""
+    from curation.video_io import frames_at
+
+    times = sorted(set(float(t) for t in times))
+    return {t: frame for t, (frame, _) in zip(times, frames_at(source, times, max_side=max_side))}
+
+
+def motion_masks(targets: Sequence[np.ndarray], refs_per_target: Sequence[Sequence[np.ndarray]],
+                 *, diff_min: float = 30.0) -> list[np.ndarray | None]:
+    """Foreground masks of each full-resolution RGB target against its own reference frames,
+    computed at the references' resolution and scaled back; None where no background could
+    be estimated."""
+    out: list[np.ndarray | None] = []
+    for image, refs in zip(targets, refs_per_target):
+        if len(refs) == 0:
+            out.append(None)
+            continue
+        rh, rw = refs[0].shape[:2]
         small = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_AREA)
-        bg = background(small, [refs[j] for j in pool])
+        bg = background(small, refs)
         if not np.isfinite(bg[..., 0]).any():
             out.append(None)
             continue
@@ -439,11 +453,12 @@ class OfflineDetector:
         none: list[list[Region]] = [[] for _ in clip.images]
         if not clip.source:
             return none, "no source video to estimate motion from"
+        per_target = reference_times(clip.times, clip.start_s, clip.end_s, self.fps, self.max_refs)
         try:
-            refs, ref_times = decode_refs(clip.source, clip.start_s, clip.end_s, self.max_side, self.fps)
+            refs = decode_refs(clip.source, np.concatenate(per_target), self.max_side)
         except Exception as e:  # an unreadable source is this word's problem, not the clip's
             return none, f"cannot decode the clip for motion ({type(e).__name__}: {e})"
-        masks = motion_masks(clip.images, clip.times, refs, ref_times, max_refs=self.max_refs,
+        masks = motion_masks(clip.images, [[refs[float(t)] for t in times] for times in per_target],
                              diff_min=self.diff_min)
         if all(m is None for m in masks):
             return none, "no background could be estimated (camera motion not recoverable)"

@@ -188,3 +188,30 @@ def test_words_the_localizers_miss_say_why(offline_stage):
     assert "no face" in woman["notes"][0]["detail"]
     assert (dog["reason"], dog["notes"][0]["reason"]) == ("subject_not_found", "entity_not_found")
     assert "cannot decode" in dog["notes"][0]["detail"]
+
+
+def test_motion_background_memory_does_not_grow_with_clip_length(tmp_path):
+    """Only the reference frames the background model uses are decoded and held: a 12x
+    longer clip peaks at the same memory (tracemalloc sees every numpy buffer)."""
+    import tracemalloc
+
+    from curation.synthetic import moving_object_clip, write_video
+
+    frames, _ = moving_object_clip(seed=1, n_frames=48)
+    peaks = {}
+    for seconds in (10, 120):
+        n = seconds * 24
+        loop = (frames[i % len(frames)] for i in range(n))
+        path = write_video(loop, tmp_path / f"loop{seconds}.mp4", fps=24)
+        times = [0.05 * seconds, 0.5 * seconds, 0.95 * seconds]
+        clip = offline.ClipInput(images=[frames[int(t * 24) % len(frames)] for t in times],
+                                 times=times, subjects=["ball"], objects=[], source=str(path),
+                                 start_s=0.0, end_s=float(seconds))
+        detector = offline.OfflineDetector(faces=lambda image: [])
+        tracemalloc.start()
+        dets, skipped = detector.detect_clip(clip)
+        peaks[seconds] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert "ball" not in skipped and all(dets), skipped
+    whole_clip_refs = 120 * detector.fps * frames[0].nbytes  # what decoding the clip at 8 fps holds
+    assert peaks[120] < 1.5 * peaks[10] and peaks[120] < whole_clip_refs / 4, peaks
