@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
 
-.PHONY: install demo test bench browser airflow clean
+.PHONY: install demo test bench bench-personalization browser airflow clean
 
 install: $(STAMP)
 
@@ -42,5 +42,10 @@ airflow: install
 bench: install
 	$(BIN)/python -m benchmark.run --out bench_results.md
 
+# build -> generate -> eval on a small MSR-VTT-like set with tiny random models: a chain test
+# (meaningless scores); see README "MSRVTT-Personalization".
+bench-personalization: install
+	$(BIN)/python -m evaluation.msrvtt.plumbing --out bench_personalization_out
+
 clean:
-	rm -rf demo_out .airflow bench_results.md .pytest_cache
+	rm -rf demo_out .airflow bench_results.md .pytest_cache bench_personalization_out

@@ -1,0 +1,1 @@
+"""Benchmarks that score personalization models (paper 4.1)."""
