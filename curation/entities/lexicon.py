@@ -33,7 +33,7 @@ leopard cheetah jaguar panther bear panda wolf fox deer fawn rabbit bunny hare h
 mouse rat squirrel chipmunk kangaroo koala camel donkey mule llama alpaca buffalo bison moose
 elk yak hippo hippopotamus rhino rhinoceros raccoon hedgehog bat butterfly moth bee wasp spider
 ant beetle ladybug caterpillar snail worm dragonfly insect crab lobster shrimp octopus squid
-jellyfish stingray cub
+jellyfish stingray cub collie
 """.split())
 
 LIVING_NOUNS = PERSON_NOUNS | ANIMAL_NOUNS
@@ -62,10 +62,48 @@ town village downtown park garden yard backyard courtyard room bedroom kitchen b
 classroom hall hallway corridor lobby studio gym restaurant cafe bar pub shop store market
 supermarket mall church temple library museum hospital warehouse factory garage airport
 station stadium arena court pitch track pool playground farm countryside landscape scenery
-horizon sunset sunrise night fog mist rain space underwater background interior outdoors
+horizon fog mist rain space underwater background interior outdoors
 indoors wall floor ground ceiling cave tunnel skyline cityscape universe galaxy savanna
 savannah plain plains harbor harbour pier dock lakeside riverside seashore bay island
+stage ballroom rooftop platform runway slope hillside mud wave plaza square zoo barn paddock ranch
+site
 """.split())
+
+# Multi-word places whose head alone is not a place ("a boxing ring" vs "a ring"),
+# matched on the phrase's last two words.
+BACKGROUND_PHRASES = frozenset({"boxing ring", "parking lot", "petting zoo"})
+
+# spaCy entity labels of named places ("Central Park", "Canada", "the Alps"): background.
+PLACE_ENTITY_LABELS = frozenset({"GPE", "LOC", "FAC"})
+
+# Time words name a time, not a thing in the frame ("at night", "at sunset"): no entity.
+TIME_NOUNS = frozenset("""
+night sunset sunrise dusk dawn twilight morning evening afternoon noon midnight daytime
+nighttime day today tonight week weekend season winter spring summer autumn fall
+""".split())
+
+# Activities, games and events are not visually separable things ("does yoga",
+# "play catch", "at a concert"); the things they use are ("a tennis ball").
+ACTIVITY_NOUNS = frozenset("""
+yoga chess catch fetch football soccer basketball baseball tennis golf volleyball hockey
+song joke weather tutorial speech concert party wedding race performance lesson
+interview workout exercise dance trick cartoon
+""".split())
+
+# Measure words are quantifiers (Figure 7 rule 1): "a piece of paper" is "paper".
+MEASURE_NOUNS = frozenset("piece pair slice lot handful bit kind sort set".split())
+
+# Verbs of self-motion (lemmas): their grammatical subject is a subject whatever it is, so a
+# moving vehicle or machine carries the clip's foreground motion (paper Figure 5 conditions
+# on "a car"). Static verbs ("sits", "is parked") do not make a thing a subject.
+MOTION_VERBS = frozenset("""
+drive ride fly sail glide soar hover float drift cruise roll race speed zoom rush travel move
+go come pass cross enter leave exit depart arrive approach land launch climb ascend descend
+rise fall drop dive slide skid swerve turn spin rotate revolve swing bounce crash run walk jog
+sprint gallop trot crawl swim circle orbit head tow haul plow push pull dig lift drill taxi
+accelerate steer speed navigate chug rumble
+""".split())
+PARTICLE_MOTION_VERBS = {"take": {"off"}}  # "take" alone is not motion ("takes a photo")
 
 # Nouns that are in almost every caption but never a visually separable thing in the frame;
 # the offline extractor skips them (the LLM is told the same by Figure 7's definitions).

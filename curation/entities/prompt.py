@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"  # 2: subjects are actors (a walked dog is an object, a driving car a subject)
 
 # Figure 7, verbatim (line breaks as in the figure; its bold/italic is typography only).
 INSTRUCTION = """\
@@ -24,18 +24,21 @@ Here are some examples, follow this format to output the results:"""
 
 # (caption, output) pairs. The first is Figure 7's own example; the paper elides the rest
 # ("(More examples)"), so these are ours. Each one teaches a rule the post-processing relies
-# on: several singular subjects, a plural subject written without its quantifier, scene words
-# (including A.2's "cloud" case) as background, no subject at all, and [''] for an empty list
-# exactly as in Figure 7.
+# on (curation/entities/eval/README.md): an animal that is acted on is an object, a vehicle
+# that moves itself is a subject, several singular subjects, a plural subject written without
+# its quantifier, scene words (including A.2's "cloud" case) as background, no subject at
+# all, and [''] for an empty list exactly as in Figure 7.
 EXAMPLES: tuple[tuple[str, str], ...] = (
     ("A woman in a mask and coat, with long brown hair, shows a small green-capped bottle to the camera.",
      "{'background': [''], 'subject': ['woman'], 'object': ['mask', 'coat', 'long brown hair', 'green-capped bottle']}"),
     ("A man in a red jacket walks his dog along a snowy street at dusk.",
-     "{'background': ['snowy street'], 'subject': ['man', 'dog'], 'object': ['red jacket']}"),
+     "{'background': ['snowy street'], 'subject': ['man'], 'object': ['red jacket', 'dog']}"),
     ("Two young girls are building a sandcastle with plastic buckets on the beach.",
      "{'background': ['beach'], 'subject': ['girls'], 'object': ['sandcastle', 'plastic buckets']}"),
     ("A red car drives along a mountain road under a cloudy sky.",
-     "{'background': ['mountain road', 'cloudy sky'], 'subject': [''], 'object': ['red car']}"),
+     "{'background': ['mountain road', 'cloudy sky'], 'subject': ['red car'], 'object': ['']}"),
+    ("A white van is parked in front of a house.",
+     "{'background': [''], 'subject': [''], 'object': ['white van', 'house']}"),
     ("A gray cat sleeps on a blue sofa while a man reads a newspaper in the living room.",
      "{'background': ['living room'], 'subject': ['gray cat', 'man'], 'object': ['blue sofa', 'newspaper']}"),
     ("A group of people dance around a bonfire in the forest at night.",

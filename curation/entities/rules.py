@@ -3,8 +3,11 @@
   1. the output is not a valid dictionary                    -> reject `invalid_output`
   2. an entity word is not a sub-string of the caption       -> reject `entity_not_in_caption`
      (we also require a whole-word occurrence: "man" only inside "woman" is not in the caption)
-  3. reclassify by pre-defined rules (lexicon.py): a scene word ("cloud", "sky", "sea", ...) is
-     background whatever list it came in; a person or animal listed as an object is a subject
+  3. reclassify by pre-defined rules (lexicon.py, roles.py): a time word ("night", "sunset")
+     is dropped; a place ("cloud", "sky", "stage", a named place) is background whatever list it
+     came in; an object becomes a subject only when it acts (eval/README.md): a person or
+     animal that is the grammatical subject (not "feeds pigeons"), or a thing that is the
+     grammatical subject of a motion verb ("A red sports car drives")
   4. no subject entity word                                  -> reject `no_subject`
   5. a subject entity word in plural form                    -> reject `plural_subject`
      ("people", "dogs", "two men", "a group of ...", "a herd"), judged by spaCy's tag and
@@ -25,7 +28,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-from curation.entities import lexicon
+from curation.entities import lexicon, roles
 from curation.entities.parse import KEYS, parse_output
 
 REASONS = {
@@ -53,6 +56,7 @@ class RuleResult:
     reason: str | None = None  # a REASONS code, None when the clip passes
     detail: str = ""
     reclassified: list[tuple[str, str, str]] = field(default_factory=list)  # (word, from, to)
+    typed: list[Entity] = field(default_factory=list)  # after reclassification, even if rejected
 
 
 @functools.lru_cache(maxsize=1)
@@ -84,11 +88,6 @@ def _head(doc, start: int, end: int):
     return span.root if span is not None and len(span) else None
 
 
-def head_lemma(doc, start: int, end: int, word: str) -> str:
-    tok = _head(doc, start, end)
-    return tok.lemma_.lower() if tok is not None else word.split()[-1].lower()
-
-
 def is_plural(doc, start: int, end: int, word: str) -> bool:
     """Whether the subject at [start, end) names more than one individual."""
     tok = _head(doc, start, end)
@@ -109,10 +108,16 @@ def is_plural(doc, start: int, end: int, word: str) -> bool:
     return False
 
 
-def _reclassify(kind: str, word: str, lemma: str) -> str:
-    if lemma in lexicon.BACKGROUND_NOUNS:
+def _reclassify(kind: str, word: str, head) -> str | None:
+    """The type after the pre-defined rules (A.2), None to drop the word. `head` is the
+    word's head token in the caption, None when it cannot be aligned (lexicon only then)."""
+    if head is None:
+        return "background" if word.split()[-1].lower() in lexicon.BACKGROUND_NOUNS else kind
+    if roles.is_time(head):
+        return None
+    if roles.is_place(word, head):
         return "background"
-    if kind == "object" and lexicon.is_living(word, lemma):
+    if kind == "object" and roles.promoted_to_subject(word, head):
         return "subject"
     return kind
 
@@ -137,18 +142,19 @@ def apply_rules(caption: str, raw: str | None, doc=None) -> RuleResult:
     doc = doc if doc is not None else spacy_pipeline()(caption)
     typed, moved = [], []
     for kind, word, start, end in located:
-        new = _reclassify(kind, word, head_lemma(doc, start, end, word))
+        new = _reclassify(kind, word, _head(doc, start, end))
         if new != kind:
-            moved.append((word, kind, new))
-        typed.append(Entity(word, new, start, end))
+            moved.append((word, kind, new or "none"))
+        if new is not None:
+            typed.append(Entity(word, new, start, end))
     entities = _dedupe(typed)
     subjects = [e for e in entities if e.type == "subject"]
     if not subjects:
-        return RuleResult([], "no_subject", "no subject entity word", moved)
+        return RuleResult([], "no_subject", "no subject entity word", moved, entities)
     for e in subjects:
         if is_plural(doc, e.char_start, e.char_end, e.word):
-            return RuleResult([], "plural_subject", f"subject {e.word!r} is plural", moved)
-    return RuleResult(entities, None, "", moved)
+            return RuleResult([], "plural_subject", f"subject {e.word!r} is plural", moved, entities)
+    return RuleResult(entities, None, "", moved, entities)
 
 
 def _dedupe(entities: list[Entity]) -> list[Entity]:

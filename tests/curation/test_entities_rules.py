@@ -70,14 +70,23 @@ def test_scene_words_are_reclassified_as_background(word, caption):
     assert (word, "object", "background") in r.reclassified
 
 
-def test_a_person_or_animal_listed_as_object_becomes_a_subject_but_a_toy_does_not():
-    r = apply_rules("A teddy bear sits next to a kitten.", out([], [], ["teddy bear", "kitten"]))
+def test_an_acting_person_or_animal_listed_as_object_becomes_a_subject_but_a_toy_does_not():
+    r = apply_rules("A kitten sits next to a teddy bear.", out([], [], ["teddy bear", "kitten"]))
     assert r.reason is None
     assert kept(r) == [("kitten", "subject"), ("teddy bear", "object")]
+    r = apply_rules("A teddy bear sits on a bed.", out([], [], ["teddy bear", "bed"]))
+    assert r.reason == "no_subject"
+
+
+def test_an_animal_acted_on_stays_an_object():
+    # eval/README.md: only actors are subjects; "pigeons" are fed, so a plural object is fine
+    r = apply_rules("An elderly man feeds pigeons in a park.", out(["park"], ["elderly man"], ["pigeons"]))
+    assert r.reason is None
+    assert kept(r) == [("elderly man", "subject"), ("pigeons", "object"), ("park", "background")]
 
 
 def test_no_subject_rejects_the_sample():
-    r = apply_rules("A red car drives along a mountain road.", out(["mountain road"], [], ["red car"]))
+    r = apply_rules("A red car is parked on a mountain road.", out(["mountain road"], [], ["red car"]))
     assert r.reason == "no_subject"
     # background-only answers, after reclassification, have no subject either
     assert apply_rules("Waves roll onto the beach.", out([], ["beach"])).reason == "no_subject"
@@ -123,7 +132,7 @@ def test_rules_run_in_the_paper_order():
     # not-in-caption is checked before no-subject and plural
     assert apply_rules("Dogs bark.", out([], [], ["cat"])).reason == "entity_not_in_caption"
     # no-subject before plural (no subject at all here, so plural cannot apply)
-    assert apply_rules("Cars drive.", out([], [], ["Cars"])).reason == "no_subject"
+    assert apply_rules("Cars are parked.", out([], [], ["Cars"])).reason == "no_subject"
 
 
 def test_batch_matches_single_calls_and_every_reason_is_documented():

@@ -17,7 +17,7 @@ CAPTIONS = {
                  "bottle to the camera.",
     "v1:0-2000": "A man in a red jacket walks his dog along a snowy street.",
     "v2:0-2000": "A group of people dance around a bonfire in the forest.",
-    "v3:0-2000": "A red car drives along a mountain road under a cloudy sky.",
+    "v3:0-2000": "A red car is parked on a mountain road under a cloudy sky.",
     "v4:0-2000": "Two men are playing chess in a room.",
     "v5:0-2000": "A close-up of a young boy playing the guitar in his bedroom.",
     "v6:0-2000": "",
@@ -42,7 +42,8 @@ def test_spacy_backend_answers_in_the_llm_format():
     ex.setup()
     assert isinstance(ex, SpacyExtractor) and ex.id.startswith("spacy:") and ex.prompt_hash is None
     raw = json.loads(ex.extract([CAPTIONS["v1:0-2000"]])[0])
-    assert raw == {"background": ["snowy street"], "subject": ["man", "dog"], "object": ["red jacket"]}
+    # the dog is walked, not walking: an object (curation/entities/eval/README.md)
+    assert raw == {"background": ["snowy street"], "subject": ["man"], "object": ["red jacket", "dog"]}
 
 
 @pytest.mark.parametrize("caption, expected", [
@@ -53,8 +54,8 @@ def test_spacy_backend_answers_in_the_llm_format():
      {"background": ["park"], "subject": ["woman"], "object": ["red hat"]}),
     ("A dog chases tennis balls on the grass.",
      {"background": ["grass"], "subject": ["dog"], "object": ["tennis balls"]}),
-    ("A red sports car drives on a highway.",
-     {"background": ["highway"], "subject": [], "object": ["red sports car"]}),
+    ("A red sports car drives on a highway.",  # a vehicle that moves itself is a subject
+     {"background": ["highway"], "subject": ["red sports car"], "object": []}),
     # and leaves correct parses alone
     ("A man plays the drums in a room.",
      {"background": ["room"], "subject": ["man"], "object": ["drums"]}),
