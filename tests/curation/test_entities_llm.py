@@ -207,3 +207,17 @@ def test_vllm_backend_without_vllm_installed_says_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` fail
     with pytest.raises(RuntimeError, match=r"pip install -e \.\[gpu\]"):
         VllmExtractor().setup()
+
+
+@pytest.mark.slow
+def test_eval_entities_scores_the_transformers_backend(fitted_mistral):
+    from curation.entities.evaluate import Labelled, evaluate
+
+    labels = [(["dog"], ["ball"], ["beach"]), (["woman"], ["raincoat"], ["park"]),
+              (["girl"], ["teddy bear"], ["bedroom"])]
+    items = [Labelled(f"f{i}", caption, dict(subject=s, object=o, background=b), "kept")
+             for i, ((caption, _), (s, o, b)) in enumerate(zip(PAIRS, labels))]
+    ex = TransformersExtractor(model=str(fitted_mistral), max_new_tokens=48, batch_size=3)
+    ex.setup()
+    score = evaluate(ex, items)
+    assert score.rates() == {k: 1.0 for k in score.rates()} and score.disagreements == []
