@@ -23,6 +23,7 @@ _SUBJECT_DEPS = ("nsubj", "nsubjpass", "csubj")
 _NOMINAL_DEPS = frozenset({"dobj", "pobj", "iobj", "attr", "appos", "compound", "poss", "nsubj",
                            "nsubjpass", "oprd", "dative", "npadvmod"})
 _PROBES = ("It {} there.", "They {} there.")  # third person -s form, base form
+_MAX_HOPS = 4  # conj -> appos -> poss -> "of" member: real chains are shorter
 
 
 @functools.lru_cache(maxsize=4096)
@@ -67,7 +68,7 @@ def _verb_of_root_noun(tok):
 
 def actor_verb(tok, depth: int = 0) -> tuple[bool, object]:
     """(is the token an actor, the verb token it is the subject of or None)."""
-    if depth > 4:
+    if depth > _MAX_HOPS:
         return False, None
     dep, head = tok.dep_, tok.head
     if dep in _SUBJECT_DEPS:
