@@ -221,3 +221,21 @@ def test_eval_entities_scores_the_transformers_backend(fitted_mistral):
     ex.setup()
     score = evaluate(ex, items)
     assert score.rates() == {k: 1.0 for k in score.rates()} and score.disagreements == []
+
+
+@pytest.mark.slow
+def test_eval_entities_cli_scores_spacy_and_the_given_model(random_mistral, tmp_path, capsys):
+    import json
+
+    from curation.cli import main
+
+    out = tmp_path / "scores.json"
+    argv = ["eval-entities", "--part", "heldout", "--limit", "2", "--max-new-tokens", "4",
+            "--json", str(out)]
+    assert main(argv + ["--model", str(random_mistral)]) == 0
+    doc = json.loads(out.read_text())
+    assert sorted(k.split(":")[0] for k in doc) == ["spacy", "transformers"]
+    llm = doc[f"transformers:{random_mistral}"]["heldout"]
+    assert llm["n"] == 2 and len(llm["disagreements"]) == 2  # 4 random tokens are no answer
+    assert main(argv + ["--model", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
