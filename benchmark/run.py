@@ -18,6 +18,7 @@ MODULES = [
     "benchmark.entities_bench",
     "benchmark.model_bench",
     "benchmark.videomae_bench",
+    "benchmark.personalization_bench",
 ]
 COLUMNS = ["benchmark", "metric", "value", "unit", "notes"]
 

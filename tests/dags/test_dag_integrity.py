@@ -34,6 +34,12 @@ def test_curate_dag_shape(dagbag):
     assert [o.name for o in dag.get_task("commit").outlets] == ["alchemist_curated"]
 
 
+def test_build_benchmark_dag_shape(dagbag):
+    dag = dagbag.dags["build_benchmark"]
+    assert {t.task_id for t in dag.tasks} == {"plan", "shard_args", "run_shard", "commit", "write_release"}
+    assert dag.get_task("write_release").upstream_task_ids == {"plan", "commit"}
+
+
 @pytest.mark.parametrize("path", sorted(DAGS.glob("*.py")), ids=lambda p: p.name)
 def test_dag_files_do_not_import_heavy_libraries(path):
     """Parsing a DAG file must not import torch, transformers, ray or our stages."""
