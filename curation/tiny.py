@@ -17,6 +17,7 @@ WRITERS = {
     "mistral": "curation.entities.tiny:write_tiny_mistral",
     "videomae": "curation.videomae.tiny:write_tiny_videomae",
     "dit_encoders": "model.tiny:write_tiny_model_checkpoints",
+    "bench_eval": "evaluation.msrvtt.tiny:write_tiny_eval_models",  # CLIP, DINO, RAFT, GroundingDINO, SAM
 }
 
 
