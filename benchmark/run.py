@@ -19,6 +19,7 @@ MODULES = [
     "benchmark.model_bench",
     "benchmark.videomae_bench",
     "benchmark.personalization_bench",
+    "benchmark.scale_bench",
 ]
 COLUMNS = ["benchmark", "metric", "value", "unit", "notes"]
 

@@ -100,6 +100,20 @@ def validate(config: RunConfig) -> None:
             raise ConfigError(f"unknown stage {name!r} in config; stages are {list(STAGE_CLASSES)}")
 
 
+def set_input_roots(config: RunConfig, roots: str | list[str] | None) -> RunConfig:
+    """Ingest's input roots from an operator setting (the `alchemist_input_roots` Airflow
+    Variable, `ALCHEMIST_INPUT_ROOTS`): a JSON list or comma-separated folders. Empty or None
+    keeps the default, the manifest's own folder tree."""
+    if isinstance(roots, str):
+        text = roots.strip()
+        roots = yaml.safe_load(text) if text.startswith("[") else [r for r in text.split(",")]
+    roots = [str(r).strip() for r in roots or [] if str(r).strip()]
+    if roots:
+        config.stages = {**config.stages,
+                         "ingest": {**config.stages.get("ingest", {}), "input_roots": roots}}
+    return config
+
+
 def stage_class(name: str) -> type[Stage]:
     module, _, cls = STAGE_CLASSES[name].partition(":")
     return getattr(importlib.import_module(module), cls)

@@ -138,7 +138,8 @@ def build_broken_manifest(out_dir: str | Path) -> Path:
         (b"videos/ball.mp4", BALL_CAPTION.encode(), b"1.5", b"0.5", b"bad_timestamps"),
         (b"videos/ball.mp4", BALL_CAPTION.encode(), b"soon", b"", b"bad_timestamps"),
         (b"videos/ball.mp4", BALL_CAPTION.encode(), b"0.5", b"1.5", b"duplicate_input"),
-        (b"http://127.0.0.1:9/ball.mp4", BALL_CAPTION.encode(), b"", b"", b"unreachable_url"),
+        (b"http://127.0.0.1:9/ball.mp4", BALL_CAPTION.encode(), b"", b"", b"private_host"),
+        (b"tcp://127.0.0.1:9", BALL_CAPTION.encode(), b"", b"", b"unsupported_url_scheme"),
     ]
     buf = io.BytesIO()
     buf.write(b"video,caption,start,end,expect\n")

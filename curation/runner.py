@@ -5,6 +5,7 @@ not the stages' insides.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -76,6 +77,21 @@ def run_meta(config: RunConfig) -> dict:
             "undesirable_filter": config.undesirable_filter}
 
 
+def confined(config: RunConfig, manifest: Path) -> RunConfig:
+    """`config` with ingest's input roots defaulting to the manifest's own folder tree (the
+    folder itself for a video2dataset folder): sources elsewhere are never opened."""
+    ingest = config.stages.get("ingest", {})
+    if ingest.get("input_roots"):
+        return config
+    root = manifest if manifest.is_dir() else manifest.parent
+    stages = {**config.stages, "ingest": {**ingest, "input_roots": [str(root)]}}
+    return dataclasses.replace(config, stages=stages)
+
+
+def _planned_manifest(out: Path) -> Path:
+    return Path(json.loads((out / "_plan" / "plan.json").read_text())["manifest"])
+
+
 def limits(config: RunConfig) -> Limits:
     return Limits(row_timeout_s=config.row_timeout_s, max_row_crashes=config.max_row_crashes,
                   actor_idle_s=config.actor_idle_s)
@@ -92,7 +108,7 @@ def run_shard(out: str | Path, shard: int, config: RunConfig, use_ray: bool = Tr
     if done.exists():
         return ShardResult(shard, True, warehouse.shard_counts(out, shard), 0.0)
     rows = pq.read_table(out / "_plan" / f"{warehouse.part_name(shard)}.parquet")
-    stages = build_stages(config)
+    stages = build_stages(confined(config, _planned_manifest(out)))
     preflight(stages)
     meta = run_meta(config)
     if use_ray:

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import av
 import pyarrow as pa
 
-from curation import keys
+from curation import confine, keys
 from curation.stage import OUTCOME_FIELDS, Outcome, Resources, Stage, merge_outcome, to_table
 
 REASONS = {
@@ -49,6 +49,7 @@ REASONS = {
     "unreachable_url": "the URL could not be fetched (connection refused, HTTP error, timeout)",
     "duplicate_input": "the same input key appeared earlier in the batch; the later one is dropped",
     "ingest_error": "an unexpected error while ingesting the row (a bug: please report it)",
+    **confine.REASONS,
 }
 
 WRITES = (
@@ -135,9 +136,16 @@ class IngestStage(Stage):
     max_side: int = 8192  # our choice: larger than 8K is a corrupt header, not a video
     max_fps: float = 240.0  # our choice: above high-speed-camera rates is a broken timebase
     max_hours: float = 6.0  # our choice: longer inputs are streams/recordings, not clips
+    # Confinement (curation/confine.py). No roots here: the runner's default, the manifest's
+    # folder tree; set them (or the `alchemist_input_roots` Airflow Variable) to widen it.
+    input_roots: list[str] = field(default_factory=list)
+    url_schemes: list[str] = field(default_factory=lambda: list(confine.DEFAULT_URL_SCHEMES))
+    allow_private_hosts: bool = False  # a trusted manifest may name hosts on a private network
 
     def __post_init__(self) -> None:
         self._probes: dict[str, Probe | ProbeFailure] = {}
+        self._confinement = confine.Confinement.of(self.input_roots, self.url_schemes,
+                                                   self.allow_private_hosts)
 
     # The runner calls this; it adds within-batch duplicate detection and a probe cache to
     # the base class's row loop, and returns only the work-table columns (not the manifest's).
@@ -244,7 +252,12 @@ class IngestStage(Stage):
         return result
 
     def probe(self, source: str) -> Probe:
-        """Probe one video; raises ProbeFailure with the rejection reason."""
+        """Probe one video; raises ProbeFailure with the rejection reason. A source outside
+        the confinement is refused before anything opens it."""
+        try:
+            source = self._confinement.check(source)
+        except confine.Refused as refused:
+            raise ProbeFailure(refused.reason, refused.detail) from None
         is_url = bool(_URL.match(source))
         size = None if is_url else _check_local(source)
         container = _open(source, is_url, self.timeout_s)

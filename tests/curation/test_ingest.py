@@ -45,7 +45,7 @@ def test_each_broken_row_gets_its_specific_reason(broken_manifest, broken_out):
     assert {e for e in expected if e} - {"duplicate_input"} >= {
         "missing_file", "unreadable_video", "not_a_video", "zero_length", "audio_only",
         "absurd_video", "empty_caption", "caption_not_utf8", "clip_out_of_range",
-        "bad_timestamps", "unreachable_url"}
+        "bad_timestamps", "private_host", "unsupported_url_scheme"}
     for row in broken_out:
         assert row["status"] == ("ok" if row["reason"] is None else "rejected")
         assert row["reason"] is None or row["reason"] in REASONS
@@ -205,7 +205,7 @@ def test_urls_are_probed_and_failures_are_unreachable(ball_clip, tmp_path, serve
     base = serve_dir(folder)
     rows = _manifest_rows(video=[f"{base}/ball.mp4", f"{base}/missing.mp4"],
                           caption=[b"A red ball.", b"A red ball."])
-    ok, missing = IngestStage()(rows).to_pylist()
+    ok, missing = IngestStage(allow_private_hosts=True)(rows).to_pylist()  # a loopback server
     assert ok["status"] == "ok" and ok["source"] == f"{base}/ball.mp4"
     assert ok["n_frames"] == 48 and ok["duration_s"] == pytest.approx(2.0)
     assert missing["reason"] == "unreachable_url" and "404" in missing["detail"]
@@ -218,7 +218,7 @@ def test_a_stalled_server_cannot_hang_the_probe():
         server.listen(1)
         url = f"http://127.0.0.1:{server.getsockname()[1]}/clip.mp4"
         rows = _manifest_rows(video=[url], caption=[b"a"])
-        (row,) = IngestStage(timeout_s=1.0)(rows).to_pylist()
+        (row,) = IngestStage(timeout_s=1.0, allow_private_hosts=True)(rows).to_pylist()
     assert row["reason"] == "unreachable_url" and "within 1 s" in row["detail"]
 
 
