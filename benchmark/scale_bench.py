@@ -195,21 +195,22 @@ def build_clip_manifest(folder: Path, clips: int) -> Path:
     return manifest
 
 
-def stage_compute_seconds(manifest: Path) -> dict[str, float]:
-    """Each offline stage's compute over the manifest in-process, setup excluded."""
+def stage_seconds(manifest: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """Each offline stage's setup and compute over the manifest, in-process."""
     from curation.config import RunConfig
     from curation.execute import apply_stage
     from curation.manifest import read_manifest
     from curation.profiles import build_stages
 
     rows = read_manifest(manifest)
-    seconds = {}
+    setup, compute = {}, {}
     for stage in build_stages(RunConfig(profile="offline")):
-        stage.setup()
         start = time.monotonic()
+        stage.setup()
+        setup[stage.name] = time.monotonic() - start
         rows = apply_stage(stage, rows)
-        seconds[stage.name] = time.monotonic() - start
-    return seconds
+        compute[stage.name] = time.monotonic() - start - setup[stage.name]
+    return setup, compute
 
 
 def warm_rows() -> list[dict]:
@@ -222,11 +223,13 @@ def warm_rows() -> list[dict]:
                         "--out", str(folder / "ds"), "--profile", "offline"],
                        env=env, check=True, capture_output=True)
         wall = time.monotonic() - start
-        compute = stage_compute_seconds(manifest)
+        setup, compute = stage_seconds(manifest)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     total = sum(compute.values())
     return [
+        _row("warm: stages' setup (once per warm actor)", sum(setup.values()), "s",
+             ", ".join(f"{k} {v:.1f}" for k, v in setup.items())),
         _row(f"warm: {WARM_CLIPS}-clip `alchemist curate` wall time", wall, "s",
              "offline profile, local Ray, warm stage actors; includes start-up and publishing"),
         _row("warm: sum of the stages' compute", total, "s",

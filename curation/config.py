@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from curation.errors import OperatorError
+from curation.execute import Limits
 from curation.stage import Resources, Stage
 
 # Stage name -> "module:Class". Order here is pipeline order (cheap filters before models).
@@ -49,10 +50,10 @@ class RunConfig:
     undesirable_filter: str = "motion"  # issue 4: motion until a fine-tuned VideoMAE exists
     stages: dict[str, dict] = field(default_factory=dict)  # per-stage overrides
     skip: list[str] = field(default_factory=list)  # stage names to leave out of the run
-    # Bounds (issue 9; docs/architecture.md "Warm stages and bounds"); our choices:
-    row_timeout_s: float = 600.0  # per row and stage: a longer row is `<stage>_timeout`
-    max_row_crashes: int = 2  # a row whose worker dies this often is `<stage>_crashed`
-    actor_idle_s: float = 600.0  # a warm stage actor unused this long ends itself
+    # Bounds (docs/architecture.md "Warm stages and bounds"), defaults in execute.Limits:
+    row_timeout_s: float = Limits.row_timeout_s  # per row and stage, else `<stage>_timeout`
+    max_row_crashes: int = Limits.max_row_crashes  # worker deaths, else `<stage>_crashed`
+    actor_idle_s: float = Limits.actor_idle_s  # a warm stage actor unused this long ends itself
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

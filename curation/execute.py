@@ -87,7 +87,7 @@ RUNNER_REASONS = {
 class Limits:
     """Bounds on one shard's run (RunConfig carries the settings; defaults are our choices)."""
 
-    row_timeout_s: float = 600.0  # per row and stage; a batch gets this times its rows
+    row_timeout_s: float = 300.0  # per row and stage; a batch gets this times its rows
     max_row_crashes: int = 2  # a row whose worker dies this often is rejected `<stage>_crashed`
     actor_idle_s: float = 600.0  # a warm stage actor nobody calls this long ends itself
     setup_timeout_s: float = 1800.0  # one stage actor's setup() (model download and load)
