@@ -98,15 +98,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_plugin_commands(sub) -> None:
-    """Commands that live beside their code (model training, filter training, sampling)."""
+    """Commands that live beside their code (model training, filter training, sampling).
+    One import and one line per command, so parallel additions merge cleanly."""
+    from curation.cost.cli import add_cost_parser
     from curation.entities.eval_cli import add_eval_entities_parser
     from curation.videomae.label_sample import add_label_sample_parser
     from curation.videomae.train import add_train_filter_parser
     from evaluation.msrvtt.cli import add_bench_parser
     from model.cli import add_sample_parser, add_train_vae_parser
 
-    for add in (add_train_filter_parser, add_label_sample_parser, add_sample_parser, add_train_vae_parser,
-                add_bench_parser, add_eval_entities_parser):
+    for add in (
+        add_train_filter_parser,
+        add_label_sample_parser,
+        add_sample_parser,
+        add_train_vae_parser,
+        add_bench_parser,
+        add_eval_entities_parser,
+        add_cost_parser,
+    ):
         add(sub)
 
 

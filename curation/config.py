@@ -60,17 +60,24 @@ class RunConfig:
 
 
 def load_config(path: str | Path | None = None, profile: str | None = None) -> RunConfig:
-    raw: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"config file {path} does not exist; pass an existing YAML file to --config")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config file {path} is not valid YAML ({str(e).splitlines()[0]}); fix its syntax") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"config file {path} must be a mapping of settings, not {type(raw).__name__}")
+    return config_from_mapping(read_yaml(path) if path is not None else {}, profile)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from `path`, or one ConfigError line naming what is wrong."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist; pass an existing YAML file to --config")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML ({str(e).splitlines()[0]}); fix its syntax") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must be a mapping of settings, not {type(raw).__name__}")
+    return raw
+
+
+def config_from_mapping(raw: dict[str, Any], profile: str | None = None) -> RunConfig:
     known = {f.name for f in dataclasses.fields(RunConfig)}
     unknown = set(raw) - known
     if unknown:
