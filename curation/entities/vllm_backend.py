@@ -37,6 +37,7 @@ class VllmExtractor:
     dtype: str | None = None  # None: vLLM's "auto"
     gpu_memory_utilization: float = 0.9
     max_model_len: int = 4096  # the few-shot prompt is ~1K tokens; caps KV-cache size
+    prefix_caching: bool = False  # keep the shared instruction + examples' KV cache (cost lever)
     structured_output: bool = True  # JSON-schema-constrained decoding
     tokenizer_mode: str = "auto"  # the HF tokenizer + chat template, as the transformers backend
     prompt_hash: str = field(default_factory=prompt.prompt_hash)
@@ -55,16 +56,20 @@ class VllmExtractor:
             raise RuntimeError("the vllm entities backend needs vLLM on a CUDA machine: "
                                "`pip install -e .[gpu]`; use backend: transformers or spacy "
                                "elsewhere") from None
+        self.llm = LLM(**self.engine_kwargs())
+
+    def engine_kwargs(self) -> dict[str, Any]:
         from curation import models
 
         spec = models.resolve(self.model)
         kwargs: dict[str, Any] = dict(
             model=spec.location, tensor_parallel_size=self.tensor_parallel_size,
             dtype=self.dtype or "auto", seed=self.seed, max_model_len=self.max_model_len,
-            gpu_memory_utilization=self.gpu_memory_utilization, tokenizer_mode=self.tokenizer_mode)
+            gpu_memory_utilization=self.gpu_memory_utilization, tokenizer_mode=self.tokenizer_mode,
+            enable_prefix_caching=self.prefix_caching)
         if spec.revision:
             kwargs["revision"] = spec.revision
-        self.llm = LLM(**kwargs)
+        return kwargs
 
     def sampling_params(self) -> Any:
         from vllm import SamplingParams

@@ -48,11 +48,13 @@ class BackgroundStage(Stage):
     reads: ClassVar[tuple[str, ...]] = ("clip_key", "entities", "frames", "references")
     writes: ClassVar[tuple[pa.Field, ...]] = (pa.field("backgrounds", BACKGROUNDS),)
 
-    backend: str = "opencv"  # "opencv" (CPU default) or "sd" (paper: SD inpainting)
+    backend: str = "opencv"  # "opencv" (CPU default), "sd" (paper: SD inpainting) or "lama" (one pass)
     sd_model: str = SD_DEFAULT_MODEL  # authors' release: Stable Diffusion 2 inpainting
     sd_size: int = 512  # authors' release: inpaint at 512x512, resize back
     guidance_scale: float = 12.0  # authors' release
     steps: int = 50  # diffusers' default denoising steps (our choice)
+    sd_scheduler: str = "default"  # "dpmsolver++": DPM-Solver++, ~20 steps for 50 PNDM ones (cost lever)
+    lama_model: str = ""  # lama backend: big-lama's TorchScript file or its directory (Apache-2.0)
     device: str = "auto"  # SD backend: cuda when present
     opencv_method: str = "telea"  # our choice: Telea fast marching
     opencv_radius: int = 5  # our choice, pixels
@@ -66,6 +68,8 @@ class BackgroundStage(Stage):
     resources: Resources = field(default_factory=lambda: Resources(cpus=0.5, batch_size=4))
 
     def models_needed(self) -> dict[str, str]:
+        if self.backend == "lama":
+            return {"lama_model": self.lama_model}
         return {"sd_model": self.sd_model} if self.backend == "sd" else {}
 
     def setup(self) -> None:
@@ -74,10 +78,14 @@ class BackgroundStage(Stage):
     def make_inpainter(self) -> Inpainter:
         if self.backend == "sd":
             inp = make_inpainter("sd", model=self.sd_model, size=self.sd_size, steps=self.steps,
-                                 guidance_scale=self.guidance_scale, device=self.device)
-            inp.load()  # once per actor, not on the first clip
-            return inp
-        return make_inpainter(self.backend, method=self.opencv_method, radius=self.opencv_radius)
+                                 guidance_scale=self.guidance_scale, device=self.device,
+                                 scheduler=self.sd_scheduler)
+        elif self.backend == "lama":
+            inp = make_inpainter("lama", model=self.lama_model, device=self.device)
+        else:
+            return make_inpainter(self.backend, method=self.opencv_method, radius=self.opencv_radius)
+        inp.load()  # once per actor, not on the first clip
+        return inp
 
     def process(self, row: dict) -> Outcome:
         if not hasattr(self, "_inpainter"):

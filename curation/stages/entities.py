@@ -80,6 +80,7 @@ class EntitiesStage(Stage):
     gpu_memory_utilization: float = 0.9  # vllm
     max_model_len: int = 4096  # vllm: the prompt is ~1K Mistral tokens
     structured_output: bool = True  # vllm: JSON-schema-constrained decoding (issue 4)
+    prefix_caching: bool = False  # vllm: reuse the shared prompt prefix's KV cache (cost lever)
     resources: Resources = field(default_factory=lambda: Resources(cpus=0.5, batch_size=32))
 
     def __post_init__(self) -> None:
@@ -100,7 +101,8 @@ class EntitiesStage(Stage):
             return dict(common, temperature=self.temperature,
                         tensor_parallel_size=self.tensor_parallel_size,
                         gpu_memory_utilization=self.gpu_memory_utilization,
-                        max_model_len=self.max_model_len, structured_output=self.structured_output)
+                        max_model_len=self.max_model_len, structured_output=self.structured_output,
+                        prefix_caching=self.prefix_caching)
         return {}
 
     def models_needed(self) -> dict[str, str]:

@@ -106,6 +106,7 @@ class GroundingStage(Stage):
     device: str = "auto"  # cuda when available, else cpu; half precision on GPU
     detector_batch_frames: int = 24  # frames per GroundingDINO forward (our choice, fits 24 GB)
     segmenter_batch_frames: int = 8  # frames per SAM image-encoder forward (ViT-H is heavy)
+    detector_frames: int = 3  # 3: GroundingDINO on every frame; 1: the middle one, boxes propagated (cost lever)
     grabcut_iterations: int = 5  # OpenCV's documented example value
     grabcut_max_side: int = 320  # our choice: GrabCut runs on the box downscaled to this
     motion_max_side: int = 256  # offline motion saliency resolution (our choice)
@@ -118,6 +119,9 @@ class GroundingStage(Stage):
             raise ValueError(f"detector must be one of {DETECTORS}, not {self.detector!r}")
         if self.segmenter not in SEGMENTERS:
             raise ValueError(f"segmenter must be one of {SEGMENTERS}, not {self.segmenter!r}")
+        if self.detector_frames not in (1, 3):
+            raise ValueError(f"detector_frames must be 1 (middle frame, boxes propagated) or 3, "
+                             f"not {self.detector_frames!r}")
         for name in ("box_threshold", "text_threshold", "detection_floor", "min_mask_frac"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], not {getattr(self, name)!r}")
@@ -212,6 +216,14 @@ class GroundingStage(Stage):
                      [f["timestamp_s"] for f in frames], groups, subjects, objects)
 
     def _detect(self, clips: list[_Clip]) -> None:
+        if self.detector == "grounding_dino" and self.detector_frames == 1:
+            from curation.localize.propagate import propagate
+
+            middles = [len(c.images) // 2 for c in clips]
+            found = self._gd.detect([c.images[m] for c, m in zip(clips, middles)], [list(c.groups) for c in clips])
+            for c, m, dets in zip(clips, middles, found):
+                c.detections = propagate(dets, c.images, m)
+            return
         if self.detector == "grounding_dino":
             images = [im for c in clips for im in c.images]
             words = [list(c.groups) for c in clips for _ in c.images]
