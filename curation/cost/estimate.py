@@ -47,7 +47,7 @@ class StageCost:
     work: list[Work] = field(default_factory=list)
     count: Count = Count(0.0, 0.0)
     gpu_seconds: float = 0.0
-    cpu_seconds: float | None = None  # stages without a model: measured on this machine
+    cpu_seconds: float | None = None  # stages without counted model work: measured on this machine
 
 
 def clip_frames(corpus: Corpus) -> int:
@@ -124,6 +124,9 @@ WORK: dict[str, Callable[[Stage, Corpus], list[Work]]] = {
 }
 
 
+BASELINE_CPU_STAGES = ("ingest", "frames")  # the baseline's CPU work: probing and frame sampling
+
+
 def baseline_work(corpus: Corpus) -> dict[str, list[Work]]:
     """The issue's reference configuration: the paper's models at face value."""
     return {
@@ -161,15 +164,17 @@ def estimate(stages: list[Stage] | None, corpus: Corpus, gpu: Gpu,
              table: Callable[[str], Count], cpu_seconds: dict[str, dict]) -> list[StageCost]:
     """Per-stage cost of one clip; `stages=None` is the issue's baseline configuration."""
     if stages is None:
-        return [price(StageCost(name, _models(work), "gpu", work), table, gpu)
-                for name, work in baseline_work(corpus).items()]
+        cpu = [StageCost(name, name, "cpu", cpu_seconds=cpu_seconds[name]["seconds_per_clip"])
+               for name in BASELINE_CPU_STAGES if name in cpu_seconds]
+        return cpu + [price(StageCost(name, _models(work), "gpu", work), table, gpu)
+                      for name, work in baseline_work(corpus).items()]
     costs = []
     for stage in stages:
         work = WORK[stage.name](stage, corpus) if stage.name in WORK else []
         placement = "gpu" if stage.resources.gpus > 0 else "cpu"
         cost = price(StageCost(stage.name, _models(work) or variant(stage), placement, work), table, gpu)
         measured = cpu_seconds.get(variant(stage))
-        if placement == "cpu" and measured:
+        if not work and measured:  # counted model work is GPU work, wherever the profile puts it
             cost.cpu_seconds = measured["seconds_per_clip"]
         costs.append(cost)
     return costs
