@@ -64,9 +64,9 @@ def render_costs_md(table: UnitTable) -> str:
 def regenerate(table: UnitTable) -> None:
     from curation.cost.cpu_time import measure_cpu_seconds
 
-    for key in list(table.units):
-        table.add(key)
+    table.units = {}  # every unit a column needs is measured afresh while rendering
     table.cpu_seconds = measure_cpu_seconds()
-    COSTS_MD.write_text(render_costs_md(table))  # measures any unit a column needs, too
+    COSTS_MD.write_text(render_costs_md(table))
+    table.keep_used()
     table.save()
     table.measured_now.clear()  # all of it is in measured.json now

@@ -25,8 +25,10 @@ class UnitTable:
         self.units: dict[str, dict] = data.get("units", {})
         self.cpu_seconds: dict[str, dict] = data.get("cpu_seconds", {})
         self.measured_now: list[str] = []
+        self.used: set[str] = set()
 
     def __call__(self, key: str) -> Count:
+        self.used.add(key)
         if key not in self.units:
             log.warning("cost unit %s is not in %s: measuring it now", key, self.path.name)
             self.add(key)
@@ -37,6 +39,10 @@ class UnitTable:
     def add(self, key: str) -> None:
         count, params, how = measure_unit(key)
         self.units[key] = {"flops": count.flops, "bytes": count.bytes, "params": params, "how": how}
+
+    def keep_used(self) -> None:
+        """Forget units no configuration asked for (e.g. an old prompt length)."""
+        self.units = {k: v for k, v in self.units.items() if k in self.used}
 
     def save(self) -> None:
         self.path.write_text(json.dumps({

@@ -119,7 +119,9 @@ def test_unknown_cost_setting_is_one_line(tmp_path, capsys):
 
 def test_costs_md_is_what_the_generator_writes():
     """COSTS.md is generated from measured.json; regenerate with `alchemist cost --measure`."""
-    assert COSTS_MD.read_text() == render_costs_md(UnitTable())
+    assert COSTS_MD.read_text() == render_costs_md(UnitTable()), (
+        "curation/cost/COSTS.md is stale (a profile, lever or the entity prompt changed): "
+        "regenerate it with `alchemist cost --measure` and copy its table into the README")
 
 
 def test_readme_cost_table_is_the_generated_one():
@@ -129,4 +131,4 @@ def test_readme_cost_table_is_the_generated_one():
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     block = readme.split("<!-- cost-table -->\n")[1].split("\n<!-- /cost-table -->")[0]
-    assert block == profile_table(UnitTable())
+    assert block == profile_table(UnitTable()), "README cost table differs from COSTS.md's: copy it over"
