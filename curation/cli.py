@@ -15,8 +15,14 @@ def _curate(args: argparse.Namespace) -> int:
     from curation.runner import curate
 
     config = load_config(args.config, args.profile)
-    curate(args.manifest, args.out, config, ray_address=args.ray_address, use_ray=not args.no_ray)
-    print(summary(args.out))
+    out = args.out
+    if args.new_version:
+        from curation.planning import versioned_out
+        from curation.profiles import build_stages
+
+        out = versioned_out(args.manifest, out, config, build_stages(config))
+    curate(args.manifest, out, config, ray_address=args.ray_address, use_ray=not args.no_ray)
+    print(summary(out))
     return 0
 
 
@@ -65,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=["offline", "lite", "full"])
     p.add_argument("--ray-address", help="Ray cluster address; default: a local Ray")
     p.add_argument("--no-ray", action="store_true", help="run stages in-process (debugging)")
+    p.add_argument("--new-version", action="store_true",
+                   help="if --out holds a dataset of another manifest, code or settings, write <out>-vN")
     p.set_defaults(func=_curate)
 
     p = sub.add_parser("demo", help="build the demo manifest and curate it")

@@ -1,4 +1,4 @@
-"""Stable keys (README "Keys"): video id, clip key, and child keys that extend the clip key."""
+"""Stable keys (README "Keys"): video id, input key, clip key, and child keys that extend the clip key."""
 import hashlib
 import math
 
@@ -25,3 +25,27 @@ def child_key(clip: str, *parts: object) -> str:
 
 def frame_part(frame_index: int) -> str:
     return f"frame{frame_index}"
+
+
+def times_key(vid: str, start: float | None, end: float | None) -> str:
+    """The clip key for given times; an open end (until the video ends) is written `end`."""
+    if start is not None and end is not None and math.isfinite(start) and math.isfinite(end):
+        return clip_key(vid, start, end)
+    s = "0" if start is None or not math.isfinite(start) else str(to_ms(start))
+    e = "end" if end is None or not math.isfinite(end) else str(to_ms(end))
+    return f"{vid}:{s}-{e}"
+
+
+def input_key(row: dict) -> str:
+    """The key of one manifest row (`curation.manifest` columns), computable before ingest.
+
+    A row the manifest reader could not interpret (`problem` set) is keyed by its position,
+    `<video id>#row<n>`, so it never collides with the valid row it was meant to be.
+    """
+    vid = video_id(row.get("id"), row.get("video") or "")
+    start, end = row.get("start"), row.get("end")
+    if row.get("problem"):
+        return f"{vid}#row{row.get('input_row')}"
+    if start is None and end is None:
+        return vid
+    return times_key(vid, start, end)

@@ -15,10 +15,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation import models, warehouse
+from curation import fingerprint, models, planning, warehouse
 from curation.config import ConfigError, RunConfig
 from curation.execute import Limits, execute_local, run_on_actors
-from curation.manifest import iter_manifest_batches
 from curation.profiles import build_stages
 from curation.route import route
 from curation.stage import Stage
@@ -36,30 +35,8 @@ class ShardResult:
 
 
 def plan(manifest: str | Path, out: str | Path, config: RunConfig) -> list[int]:
-    """Split the manifest into shards of `shard_size` rows under `<out>/_plan`; idempotent.
-
-    A dataset directory belongs to one manifest and one config: resuming with other settings
-    would mix shards computed two ways, so that is refused once any shard is committed.
-    """
-    out = Path(out)
-    plan_dir = out / "_plan"
-    plan_file = plan_dir / "plan.json"
-    wanted = {"manifest": str(Path(manifest).resolve()), "config": config.to_dict()}
-    if plan_file.exists():
-        planned = json.loads(plan_file.read_text())
-        if {k: planned.get(k) for k in wanted} == wanted:
-            return planned["shards"]
-        if warehouse.committed_shards(out):
-            raise ConfigError(f"{out} holds shards of another manifest or config "
-                              f"({planned['manifest']}); resume with the same settings or use a new --out")
-    plan_dir.mkdir(parents=True, exist_ok=True)
-    shards = []
-    # Streamed: a Panda-70M-sized manifest never has to fit in memory at once.
-    for shard, batch in enumerate(iter_manifest_batches(manifest, config.shard_size)):
-        pq.write_table(pa.Table.from_batches([batch]), plan_dir / f"{warehouse.part_name(shard)}.parquet")
-        shards.append(shard)
-    plan_file.write_text(json.dumps({**wanted, "shards": shards}))
-    return shards
+    """Shards of the manifest under `<out>/_plan` (curation.planning: idempotent, refuses drift)."""
+    return planning.plan(manifest, out, config, build_stages(config))
 
 
 def preflight(stages: list[Stage]) -> None:
@@ -73,7 +50,7 @@ def preflight(stages: list[Stage]) -> None:
 
 
 def run_meta(config: RunConfig) -> dict:
-    return {"config": config.to_dict(), "code_version": warehouse.code_version(),
+    return {"config": config.to_dict(), "code_version": fingerprint.code_version(),
             "undesirable_filter": config.undesirable_filter}
 
 
@@ -160,7 +137,10 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
 def curate(manifest: str | Path, out: str | Path, config: RunConfig,
            ray_address: str | None = None, use_ray: bool = True) -> dict:
-    """Plan, run every shard, commit: the whole job without Airflow (`alchemist curate`)."""
+    """Plan, run every shard, commit: the whole job without Airflow (`alchemist curate`).
+
+    `out` is the dataset directory; `curation.planning.versioned_out` picks a new one for
+    `--new-version`."""
     preflight(build_stages(config))  # before planning: a bad config leaves no half-made dataset
     shards = plan(manifest, out, config)
     if use_ray:

@@ -47,7 +47,7 @@ REASONS = {
     "bad_manifest_row": "the row cannot be interpreted (e.g. Panda-70M captions do not match "
                         "its timestamps, a JSONL line is not an object)",
     "unreachable_url": "the URL could not be fetched (connection refused, HTTP error, timeout)",
-    "duplicate_input": "the same input key appeared earlier in the batch; the later one is dropped",
+    "duplicate_input": "the same input key appeared earlier in the manifest; the later row is dropped",
     "ingest_error": "an unexpected error while ingesting the row (a bug: please report it)",
     **confine.REASONS,
 }
@@ -147,8 +147,10 @@ class IngestStage(Stage):
         self._confinement = confine.Confinement.of(self.input_roots, self.url_schemes,
                                                    self.allow_private_hosts)
 
-    # The runner calls this; it adds within-batch duplicate detection and a probe cache to
-    # the base class's row loop, and returns only the work-table columns (not the manifest's).
+    # The runner calls this; it adds a probe cache and a duplicate guard to the base class's
+    # row loop, and returns only the work-table columns (not the manifest's). The plan already
+    # marks every repeated manifest row `duplicate_input` (curation.plan); the guard catches
+    # keys that only appear after ingest (a Panda-70M segment listed twice within its row).
     def __call__(self, batch: pa.Table) -> pa.Table:
         self._probes = {}
         seen: set[str] = set()
@@ -211,7 +213,7 @@ class IngestStage(Stage):
         outcomes = []
         for seg in segments:
             start, end = seg.get("start"), seg.get("end")
-            seg_ident = {**ident, "input_key": _times_key(ident["video_id"], start, end)}
+            seg_ident = {**ident, "input_key": keys.times_key(ident["video_id"], start, end)}
             caption = decode_caption(seg.get("caption"))
             if isinstance(caption, Outcome):
                 caption.values.update(seg_ident, **probe.values())
@@ -311,30 +313,10 @@ def decode_caption(raw: bytes | str | None) -> str | Outcome:
 
 
 def _identity(row: dict) -> dict[str, Any]:
-    """Keys every output row carries, computable from the manifest row alone.
-
-    A row the manifest reader could not interpret (`problem` set) is keyed by its position,
-    `<video id>#row<n>`, so it never collides with the valid row it was meant to be.
-    """
+    """Keys every output row carries, computable from the manifest row alone (`keys.input_key`)."""
     source = row.get("video") or ""
-    vid = keys.video_id(row.get("id"), source)
-    start, end = row.get("start"), row.get("end")
-    if row.get("problem"):
-        input_key = f"{vid}#row{row.get('input_row')}"
-    elif start is None and end is None:
-        input_key = vid
-    else:
-        input_key = _times_key(vid, start, end)
-    return dict(input_key=input_key, video_id=vid, source=source, input_row=row.get("input_row"))
-
-
-def _times_key(vid: str, start: float | None, end: float | None) -> str:
-    """The clip key for given times; an open end (until the video ends) is written `end`."""
-    if start is not None and end is not None and math.isfinite(start) and math.isfinite(end):
-        return keys.clip_key(vid, start, end)
-    s = "0" if start is None or not math.isfinite(start) else str(keys.to_ms(start))
-    e = "end" if end is None or not math.isfinite(end) else str(keys.to_ms(end))
-    return f"{vid}:{s}-{e}"
+    return dict(input_key=keys.input_key(row), video_id=keys.video_id(row.get("id"), source),
+                source=source, input_row=row.get("input_row"))
 
 
 def _check_local(path: str) -> int:

@@ -139,5 +139,5 @@ def test_a_dataset_cannot_be_resumed_with_other_settings(tmp_path):
     assert plan(manifest, out, RunConfig(shard_size=5)) == [0]  # nothing committed yet: re-plan
     (out / "_done").mkdir()
     (out / "_done" / "part-00000.json").write_text('{"shard": 0, "counts": {}}')
-    with pytest.raises(ConfigError, match="resume with the same settings or use a new --out"):
+    with pytest.raises(ConfigError, match=r"settings.shard_size: 5 -> 2.*--new-version"):
         plan(manifest, out, RunConfig(shard_size=2))
