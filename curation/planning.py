@@ -28,6 +28,7 @@ from curation.stage import Stage
 PLAN_FILE = "plan.json"
 _KEY_COLUMNS = ["input_row", "id", "video", "start", "end", "problem"]
 _KEYS_PER_INSERT = 65536  # our choice: few, large inserts into DuckDB
+_KEYS_MEMORY = "1GB"  # our choice: about 10M keys in memory before DuckDB spills to disk
 _SHOWN_CHANGES = 5
 
 
@@ -86,8 +87,8 @@ def versioned_out(manifest: str | Path, out: str | Path, config: RunConfig, stag
 def _write_parts(manifest: str | Path, plan_dir: Path, shard_size: int) -> list[int]:
     import duckdb
 
-    db = plan_dir / "keys.duckdb"
-    con = duckdb.connect(str(db))
+    spill = plan_dir / "keys.tmp"  # DuckDB spills the key table here once it outgrows memory_limit
+    con = duckdb.connect(":memory:", config={"temp_directory": str(spill), "memory_limit": _KEYS_MEMORY})
     try:
         con.execute("CREATE TABLE keys (input_key VARCHAR, input_row BIGINT, shard INTEGER)")
         pending: list[pa.Table] = []
@@ -105,8 +106,7 @@ def _write_parts(manifest: str | Path, plan_dir: Path, shard_size: int) -> list[
             " WHERE input_row > first_row ORDER BY shard, input_row").fetchall()
     finally:
         con.close()
-        for f in plan_dir.glob("keys.duckdb*"):
-            f.unlink()
+        shutil.rmtree(spill, ignore_errors=True)
     _mark_duplicates(plan_dir, duplicates)
     return shards
 

@@ -25,7 +25,11 @@ def test_duckdb_and_polars_read_exactly_the_committed_rows(dataset, counts):
     import duckdb
     import polars as pl
 
-    assert counts["references"] > 0 and 0 in counts.values()  # image rows, and a table with none
+    import pyarrow.parquet as pq
+
+    # the demo has image rows, and shards without rows for some table (schema-only files)
+    assert counts["references"] > 0
+    assert any(pq.ParquetFile(p).metadata.num_row_groups == 0 for p in dataset.glob("*/part-*.parquet"))
     for name in registry.TABLES:
         glob = f"{dataset}/{name}/*.parquet"
         assert duckdb.sql(f"SELECT count(*) FROM '{glob}'").fetchall() == [(counts[name],)], name
