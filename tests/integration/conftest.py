@@ -20,3 +20,11 @@ def demo_dag_run(airflow_home, ray_session, demo_manifest, tmp_path_factory):
     result = dags_test(airflow_home, "curate", {"manifest": str(demo_manifest), "out": str(dataset),
                                                 "profile": "offline", "shard_size": 2})
     return dataset, result
+
+
+@pytest.fixture(scope="module")
+def dataset(demo_dag_run):
+    """The demo run's dataset directory, once the DAG run is known to have succeeded."""
+    path, result = demo_dag_run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return path

@@ -13,13 +13,6 @@ from warehouse_schemas import registry
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def dataset(demo_dag_run):
-    path, result = demo_dag_run
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return path
-
-
 def _rejections(dataset, **match):
     rows = warehouse.read_table(dataset, "rejections").to_pylist()
     return [r for r in rows if all(r[k] == v for k, v in match.items())]

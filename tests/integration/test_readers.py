@@ -10,13 +10,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def dataset(demo_dag_run):
-    path, result = demo_dag_run
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return path
-
-
-@pytest.fixture(scope="module")
 def counts(dataset):
     return json.loads((dataset / "_SUCCESS").read_text())["counts"]
 
