@@ -73,7 +73,7 @@ class StageWorker:
 
 def settings_hash(stage: Stage) -> str:
     """A short hash of the stage's class, resolved settings and the code version."""
-    from curation.warehouse import code_version
+    from curation.fingerprint import code_version
 
     fields = {f.name: getattr(stage, f.name) for f in dataclasses.fields(stage)}
     ident = {"class": f"{type(stage).__module__}.{type(stage).__qualname__}",
