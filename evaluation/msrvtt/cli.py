@@ -61,12 +61,16 @@ def parse_shard(value: str) -> tuple[int, int]:
 
 def _eval(args) -> int:
     from evaluation.msrvtt import leaderboard
-    from evaluation.msrvtt.evaluator import EvalSettings, evaluate
+    from evaluation.msrvtt.evaluator import EvalSettings, evaluate, evaluate_on_ray
 
     settings = EvalSettings(args.clip, args.grounding_dino, args.sam, args.dino, args.face_detector,
                             args.face_embedder, args.raft, args.raft_arch, args.box_threshold,
                             args.batch_size, args.device, parse_shard(args.shard))
-    row = evaluate(Path(args.benchmark), Path(args.videos), args.mode, Path(args.out), settings, args.name)
+    where = (Path(args.benchmark), Path(args.videos), args.mode, Path(args.out), settings)
+    if args.ray_workers:
+        row = evaluate_on_ray(*where, args.ray_workers, args.gpus_per_worker, args.name, args.ray_address)
+    else:
+        row = evaluate(*where, args.name)
     print(leaderboard.to_markdown(row))
     print(f"leaderboard: {Path(args.out) / 'leaderboard.md'} and leaderboard.json")
     return 0
@@ -90,6 +94,9 @@ def _add_eval_args(p) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="videos per batch")
     p.add_argument("--device", default="auto")
     p.add_argument("--shard", default="0/1", help="I/N: score every N-th sample from I (one process per GPU)")
+    p.add_argument("--ray-workers", type=int, default=0, help="split the videos over this many Ray tasks")
+    p.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray task requests (1 on a GPU cluster)")
+    p.add_argument("--ray-address", default=None, help="Ray cluster address (default: $ALCHEMIST_RAY_ADDRESS or local)")
 
 
 def add_bench_parser(sub) -> None:

@@ -12,7 +12,8 @@ generate` writes; any other model only has to write the same). Output:
 
 Resumable: a video whose JSON exists with the same settings fingerprint and the same video
 file (size, mtime) is not recomputed. Batched: `batch_size` videos go through each model
-together. Several processes (one per GPU) split the work with `shard=(i, n)`.
+together. Several processes split the work with `shard=(i, n)`; `evaluate_on_ray` runs n
+such shares as Ray tasks (one GPU each on a GPU cluster), then aggregates.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -241,16 +242,18 @@ def evaluate(benchmark: Path, videos_dir: Path, mode: str, out: Path, settings: 
     todo = [i for i in mine if lists.samples[i] not in missing and not is_done(
         out / "videos" / f"{lists.samples[i]}.json", fingerprint,
         video_stamp(videos_dir / f"{lists.samples[i]}.mp4"))]
-    s = load_scorers(settings, mode)
-    refs = reference_embeddings(benchmark, lists, s, out / "cache") if todo else {}
-    for start in range(0, len(todo), max(1, settings.batch_size)):
-        _score_and_write([_job(lists, i, videos_dir, fingerprint) for i in todo[start:start + settings.batch_size]],
-                         benchmark, s, refs, mode, out)
+    if todo:  # models load only when there is something to score
+        s = load_scorers(settings, mode)
+        refs = reference_embeddings(benchmark, lists, s, out / "cache")
+        for start in range(0, len(todo), max(1, settings.batch_size)):
+            jobs = [_job(lists, i, videos_dir, fingerprint) for i in todo[start:start + settings.batch_size]]
+            _score_and_write(jobs, benchmark, s, refs, mode, out)
     records = [json.loads((out / "videos" / f"{lists.samples[i]}.json").read_text())
                for i in mine if (out / "videos" / f"{lists.samples[i]}.json").exists()]
+    first = records[0] if records else {}
     row = {"model": name or videos_dir.name, "mode": mode, **leaderboard.aggregate(records, mode),
-           "missing": missing, "backends": s.backends(), "notes": s.notes, "fingerprint": fingerprint,
-           "scored_now": len(todo)}
+           "missing": missing, "backends": first.get("backends", {}), "notes": first.get("notes", []),
+           "fingerprint": fingerprint, "scored_now": len(todo)}
     leaderboard.write(out, row)
     return row
 
@@ -274,5 +277,21 @@ def _score_and_write(jobs: list[dict], benchmark: Path, s: Scorers, refs: dict, 
     if ready:
         score_batch(benchmark, ready, s, refs, mode)
     for job in jobs:
-        job["record"]["backends"] = s.backends()
+        job["record"]["backends"], job["record"]["notes"] = s.backends(), s.notes
         _atomic_write(out / "videos" / f"{job['sample']}.json", json.dumps(job["record"], indent=1))
+
+
+def evaluate_on_ray(benchmark: Path, videos_dir: Path, mode: str, out: Path, settings: EvalSettings,
+                    workers: int, gpus_per_worker: float = 0.0, name: str | None = None,
+                    ray_address: str | None = None) -> dict:
+    """`workers` Ray tasks score shares (i, workers) into the same `out`; then one pass here
+    writes the whole leaderboard, recomputing nothing the tasks finished."""
+    import ray
+
+    from curation.runner import ensure_ray
+
+    ensure_ray(ray_address)
+    task = ray.remote(num_cpus=1, num_gpus=gpus_per_worker)(evaluate)
+    ray.get([task.remote(benchmark, videos_dir, mode, out, replace(settings, shard=(i, workers)), name)
+             for i in range(workers)])
+    return evaluate(benchmark, videos_dir, mode, out, replace(settings, shard=(0, 1)), name)

@@ -98,3 +98,56 @@ def test_review_export_round_trips_into_build(chain, tmp_path):
     report = builder.write_release(bench, builder.read_keep(tmp_path / "kept.txt"))
     assert sorted(p.name for p in (bench / "samples").iterdir()) == ["video0"]
     assert report["dropped_in_review"] == ["video1"] and report["modes"]["face"] == 0
+
+
+def test_generation_is_resumable_and_independent_of_batch_mates(chain, tmp_path):
+    from evaluation.msrvtt.generate import GenerateSettings, generate_mode
+    from evaluation.msrvtt.plumbing import TINY_CLIP
+    from model.video_io import read_video
+
+    out, _ = chain
+    checkpoint = next((out / "tiny_bundle").glob("tiny_bundle*"))
+    settings = GenerateSettings(**TINY_CLIP, batch_size=1)
+    result = generate_mode(checkpoint, out / "benchmark", "subject", tmp_path, settings)
+    assert result["generated"] == 2
+    for name in ("video0", "video1"):  # the chain generated these two in one batch of 2
+        assert (read_video(tmp_path / f"{name}.mp4") == read_video(out / "generated" / "subject" / f"{name}.mp4")).all()
+    assert generate_mode(checkpoint, out / "benchmark", "subject", tmp_path, settings)["generated"] == 0
+
+
+def test_broken_and_missing_videos_are_reported_not_fatal(chain, tmp_path):
+    out, _ = chain
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "video0.mp4").write_text("not a video")
+    row = evaluator.evaluate(out / "benchmark", videos, "subject", tmp_path / "eval", _settings(out))
+    assert row["missing"] == ["video1"] and row["errors"] == ["video0"] and row["videos"] == 0
+    record = json.loads((tmp_path / "eval" / "videos" / "video0.json").read_text())
+    assert "error" in record
+
+
+def test_ray_workers_split_the_videos_and_agree_with_one_process(chain, tmp_path):
+    out, rows = chain
+    row = evaluator.evaluate_on_ray(out / "benchmark", out / "generated" / "subject", "subject", tmp_path,
+                                    _settings(out), workers=2, name="tiny random bundle")
+    assert row["scored_now"] == 0 and row["videos"] == 2  # the two tasks scored one video each
+    for key in ("text_s", "vid_s", "subj_s", "dync_d"):
+        assert row[key] == pytest.approx(rows["subject"][key])
+
+
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium)")
+def test_review_page_runs_in_headless_chromium(chain, tmp_path):
+    """The page's own script fills the export box: with every criterion ticked, all samples."""
+    out, _ = chain
+    page = review.write_review(out / "benchmark", out / "benchmark" / "review_test.html")
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run",
+           f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=10000",
+           "--dump-dom", page.resolve().as_uri()]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    exported = re.search(r'<pre id="export">(.*?)</pre>', dom, re.S).group(1)
+    (tmp_path / "kept.txt").write_text(exported)
+    assert builder.read_keep(tmp_path / "kept.txt") == {"video0", "video1"}
