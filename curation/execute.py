@@ -202,8 +202,9 @@ class _ShardRun:
             self._crashed(work, e)
             return
         except ray.exceptions.RayTaskError as e:  # the adapter raised: a bug, kept as data
+            detail = first_line(e)
             self._retry_alone(work, lambda w: self._reject(
-                w, f"{self.stages[w.stage].name}_error", first_line(e)))
+                w, f"{self.stages[w.stage].name}_error", detail))
             return
         self.queue(_Work(work.stage + 1, call.table_ref, rows, work.order))
 

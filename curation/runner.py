@@ -6,7 +6,6 @@ not the stages' insides.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -66,7 +65,7 @@ def confined(config: RunConfig, manifest: Path) -> RunConfig:
 
 
 def _planned_manifest(out: Path) -> Path:
-    return Path(json.loads((out / "_plan" / "plan.json").read_text())["manifest"])
+    return Path(planning.read_plan(out)["manifest"])
 
 
 def limits(config: RunConfig) -> Limits:
