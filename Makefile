@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
 
-.PHONY: install demo test bench bench-personalization browser airflow clean
+.PHONY: install demo test bench bench-personalization browser airflow up down clean
 
 install: $(STAMP)
 
@@ -21,11 +21,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -qq -e '.[test]'
 	touch $(STAMP)
 
-# Headless Chromium for the contact-sheet test (Debian packages; skipped when not root).
+# Headless Chromium and its WebDriver for the browser tests (Debian packages; skipped when not root).
 browser:
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-		|| echo "chromium not installed: the contact-sheet browser test will be skipped"; }
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+		>/dev/null) || echo "chromium not installed: the browser tests will be skipped"; }
 
 demo: install
 	$(BIN)/alchemist demo --airflow --out demo_out
@@ -39,6 +39,15 @@ airflow: install
 	AIRFLOW_HOME=$(CURDIR)/.airflow AIRFLOW__CORE__LOAD_EXAMPLES=False \
 	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags $(BIN)/airflow standalone
 
+# The local service: Airflow 3 (api-server, scheduler, dag-processor, triggerer) and a Ray head,
+# state in .service/ (override with ALCHEMIST_SERVICE_DIR). The admin password is printed once.
+up: install
+	$(BIN)/python -m curation.service up
+
+# Stops every process of the service and fails if any is left.
+down:
+	$(BIN)/python -m curation.service down
+
 bench: install
 	$(BIN)/python -m benchmark.run --out bench_results.md
 
@@ -48,4 +57,4 @@ bench-personalization: install
 	$(BIN)/python -m evaluation.msrvtt.plumbing --out bench_personalization_out
 
 clean:
-	rm -rf demo_out .airflow bench_results.md .pytest_cache bench_personalization_out
+	rm -rf demo_out .airflow bench_results.md .pytest_cache bench_personalization_out test-artifacts
