@@ -114,6 +114,7 @@ def _add_plugin_commands(sub) -> None:
     from curation.videomae.train import add_train_filter_parser
     from evaluation.msrvtt.cli import add_bench_parser
     from model.cli import add_sample_parser, add_train_vae_parser
+    from training.cli import add_encode_parser, add_train_parser
 
     for add in (
         add_train_filter_parser,
@@ -123,6 +124,8 @@ def _add_plugin_commands(sub) -> None:
         add_bench_parser,
         add_eval_entities_parser,
         add_cost_parser,
+        add_train_parser,
+        add_encode_parser,
     ):
         add(sub)
 

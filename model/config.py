@@ -85,7 +85,9 @@ class DiTConfig:
     text_dim: int = 4096  # ours: hidden size of our default text encoder, T5-v1.1-XXL
     image_dim: int = 1024  # paper Table 6 "tokens channels"
     word_tokens: int = 8  # ours (issue 5): entity word tokens kept per reference
-    max_refs: int = 10  # ours (issue 5): learnable index embeddings; paper trains with <= 7
+    # ours: learnable index embeddings; paper A.3 draws up to 3 entities x 3 images + background
+    # (10 slots), Table 5 lists 6 conditioning subjects for stage II: 6 x 3 + 1 = 19.
+    max_refs: int = 19
     binding: str = "word"  # "word" (paper 3.2) or "none" (the no-word-token ablation)
     window_size: int | None = 6144  # paper Table 5 "window size 6144 (center)"; None = full
     self_conditioning: bool = True  # paper Table 5

@@ -54,31 +54,50 @@ class RectifiedFlow:
             return self.cfg.shift
         return resolution_shift(latent_tokens(latent_shape, patch_size), self.cfg.base_tokens)
 
-    def sample_t(self, batch: int, shift: float = 1.0, generator=None, device=None):  # (B,)
+    def base_t(self, batch: int, generator=None, device=None):  # (B,) uniform or standard normal
         if self.cfg.timestep_sampling == "uniform":
-            t = torch.rand(batch, generator=generator, device=device)
-        else:
-            z = torch.randn(batch, generator=generator, device=device)
-            t = torch.sigmoid(self.cfg.logit_mean + self.cfg.logit_std * z)
+            return torch.rand(batch, generator=generator, device=device)
+        return torch.randn(batch, generator=generator, device=device)
+
+    def t_from_base(self, base, shift: float = 1.0):  # (B,) -> shifted t in (0, 1)
+        t = base if self.cfg.timestep_sampling == "uniform" else torch.sigmoid(
+            self.cfg.logit_mean + self.cfg.logit_std * base)
         return time_shift(t, shift)
+
+    def sample_t(self, batch: int, shift: float = 1.0, generator=None, device=None):  # (B,)
+        return self.t_from_base(self.base_t(batch, generator, device), shift)
+
+    def keep_masks(self, u):  # (2, B) uniforms -> keep_text, keep_image (B,)
+        return (u[0] >= self.cfg.drop_text).float(), (u[1] >= self.cfg.drop_image).float()
 
     def drop_masks(self, batch: int, generator=None, device=None):
         """Independent keep masks (B,) for text and image, each dropped with its probability."""
-        u = torch.rand(2, batch, generator=generator, device=device)
-        keep_text = (u[0] >= self.cfg.drop_text).float()
-        keep_image = (u[1] >= self.cfg.drop_image).float()
-        return keep_text, keep_image
+        return self.keep_masks(torch.rand(2, batch, generator=generator, device=device))
+
+    def draws(self, shape, dtype, generator=None, device=None, seeds=None) -> dict:
+        """Every random draw of a training step: base t (B,), noise, uniforms (3, B) for text
+        drop, image drop and self-conditioning. With `seeds` (one int per sample) each sample
+        draws from its own generator, so a sample's draws do not depend on how a global batch
+        is split over workers."""
+        if seeds is None:
+            b = shape[0]
+            return {"base": self.base_t(b, generator, device),
+                    "noise": torch.randn(shape, generator=generator, device=device, dtype=dtype),
+                    "u": torch.rand(3, b, generator=generator, device=device)}
+        parts = [self.draws((1, *shape[1:]), dtype, torch.Generator().manual_seed(int(s))) for s in seeds]
+        return {"base": torch.cat([p["base"] for p in parts]).to(device),
+                "noise": torch.cat([p["noise"] for p in parts]).to(device),
+                "u": torch.cat([p["u"] for p in parts], dim=1).to(device)}
 
     @staticmethod
     def interpolate(x0, noise, t):  # (B, C, F, H, W), same, (B,)
         t = t.view(-1, *([1] * (x0.dim() - 1))).to(x0.dtype)
         return (1 - t) * x0 + t * noise
 
-    def self_condition(self, model, xt, t, cond, keep_text, keep_image, generator=None):
-        """Paper Table 5: with probability p, feed a first (no-grad) estimate of x_0 back in."""
+    def self_condition(self, model, xt, t, cond, keep_text, keep_image, use):
+        """Paper Table 5: where `use` (B,) is set, feed a first (no-grad) estimate of x_0 back in."""
         if not getattr(model.cfg, "self_conditioning", False):
             return None
-        use = torch.rand(xt.shape[0], generator=generator, device=xt.device) < self.cfg.self_cond_prob
         if not use.any():
             return torch.zeros_like(xt)
         with torch.no_grad():
@@ -86,15 +105,17 @@ class RectifiedFlow:
         x0 = xt - t.view(-1, 1, 1, 1, 1) * v
         return x0 * use.view(-1, 1, 1, 1, 1).to(x0.dtype)
 
-    def training_losses(self, model, x, cond: Conditioning, generator=None) -> dict:
-        """x: clean latents (B, C, F, H, W). Returns {"loss": scalar, "mse": (B,), "t": (B,)}."""
-        b, device = x.shape[0], x.device
+    def training_losses(self, model, x, cond: Conditioning, generator=None, seeds=None) -> dict:
+        """x: clean latents (B, C, F, H, W). Returns {"loss": scalar, "mse": (B,), "t": (B,)}.
+
+        seeds: optional per-sample ints keying every draw (see `draws`)."""
         shift = self.shift_for(x.shape, model.cfg.patch_size)
-        t = self.sample_t(b, shift, generator, device)
-        noise = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype)
+        d = self.draws(x.shape, x.dtype, generator, x.device, seeds)
+        t, noise = self.t_from_base(d["base"], shift), d["noise"]
         xt = self.interpolate(x, noise, t)
-        keep_text, keep_image = self.drop_masks(b, generator, device)
-        self_cond = self.self_condition(model, xt, t, cond, keep_text, keep_image, generator)
+        keep_text, keep_image = self.keep_masks(d["u"][:2])
+        use_self_cond = d["u"][2] < self.cfg.self_cond_prob
+        self_cond = self.self_condition(model, xt, t, cond, keep_text, keep_image, use_self_cond)
         v = model(xt, t, cond, keep_text, keep_image, self_cond=self_cond)
         mse = (v.float() - (noise - x).float()).pow(2).flatten(1).mean(dim=1)  # (B,)
         return {"loss": mse.mean(), "mse": mse, "t": t}

@@ -1,0 +1,182 @@
+"""Curated datasets -> clip records: committed shards only, one shard in memory at a time.
+
+A record joins one clip's rows of `clips`, `entities`, `references`, `faces` and
+`backgrounds` by `clip_key`. The order of shards and of rows inside a shard is a permutation
+drawn from (seed, epoch), so a `Position` (epoch, shard, row) names the next record exactly
+and a run resumes mid-epoch. Clip frames are decoded later, per sample (`decode_span`).
+"""
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+TRAIN_FPS = 24  # paper B.2 "We apply the fixed framerate of 24"
+JOINED = ("clips", "entities", "references", "faces", "backgrounds")
+
+
+@dataclass
+class ClipRecord:
+    dataset: str
+    clip_key: str
+    source: str
+    caption: str
+    start_s: float
+    end_s: float
+    entities: list[dict]  # {"word", "type", "char_start", "char_end"}
+    references: dict[str, list[bytes]]  # word -> RGBA PNGs (box crop, mask as alpha)
+    faces: dict[str, list[bytes]]  # word -> face crop PNGs (human subjects)
+    background: tuple[str | None, bytes] | None  # (word, inpainted background PNG)
+
+
+@dataclass
+class Position:
+    epoch: int = 0
+    shard: int = 0  # index into this epoch's shard order
+    row: int = 0  # index into this shard's row order
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SkipCounter:
+    """Records that cannot become samples: counted by reason, never silently lost."""
+
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    examples: dict[str, str] = field(default_factory=dict)
+
+    def add(self, reason: str, key: str) -> None:
+        self.counts[reason] += 1
+        self.examples.setdefault(reason, key)
+
+    def to_dict(self) -> dict:
+        return dict(self.counts)
+
+
+def _shard_tables(root: Path, shard: int) -> dict:
+    import pyarrow.parquet as pq
+
+    from curation.warehouse import conform, part_name
+    from warehouse_schemas import registry
+
+    tables = {}
+    for name in JOINED:
+        path = root / name / f"{part_name(shard)}.parquet"
+        tables[name] = conform(pq.read_table(path), name) if path.exists() else registry.schema(name).empty_table()
+    return tables
+
+
+def join_shard(dataset: str, root: Path, shard: int) -> list[ClipRecord]:
+    """One shard's clips with their entities, references, faces and background."""
+    t = {name: table.to_pylist() for name, table in _shard_tables(root, shard).items()}
+    by_clip = {name: defaultdict(list) for name in JOINED[1:]}
+    for name in JOINED[1:]:
+        for row in t[name]:
+            by_clip[name][row["clip_key"]].append(row)
+    records = []
+    for clip in sorted(t["clips"], key=lambda r: r["clip_key"]):
+        key = clip["clip_key"]
+        refs, faces = defaultdict(list), defaultdict(list)
+        for r in sorted(by_clip["references"][key], key=lambda r: r["ref_key"]):
+            refs[r["word"]].append(r["rgba_png"])
+        for f in sorted(by_clip["faces"][key], key=lambda r: r["face_key"]):
+            faces[f["word"]].append(f["png"])
+        bg = by_clip["backgrounds"][key]
+        entities = [{k: e[k] for k in ("word", "type", "char_start", "char_end")}
+                    for e in sorted(by_clip["entities"][key], key=lambda e: e["char_start"])]
+        records.append(ClipRecord(dataset, key, clip["source"], clip["caption"], clip["start_s"], clip["end_s"],
+                                  entities, dict(refs), dict(faces), (bg[0]["word"], bg[0]["png"]) if bg else None))
+    return records
+
+
+class CuratedReader:
+    """Streams records of one or several committed datasets, shard by shard."""
+
+    def __init__(self, datasets, seed: int = 0):
+        from curation.warehouse import committed_shards
+
+        self.seed = seed
+        self.shards = []  # (dataset name, root, shard)
+        for root in map(Path, datasets):
+            if not (root / "_SUCCESS").exists():
+                raise FileNotFoundError(f"{root} is not a committed dataset (no _SUCCESS); finish `alchemist curate` first")
+            self.shards += [(root.name, root, s) for s in committed_shards(root)]
+        if not self.shards or not sum(self.clip_count(root, shard) for _, root, shard in self.shards):
+            raise ValueError(f"no clips in the committed shards of {list(map(str, datasets))}")
+
+    @staticmethod
+    def clip_count(root: Path, shard: int) -> int:
+        import pyarrow.parquet as pq
+
+        from curation.warehouse import part_name
+
+        path = root / "clips" / f"{part_name(shard)}.parquet"
+        return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+
+    def shard_order(self, epoch: int) -> list[int]:
+        order = list(range(len(self.shards)))
+        random.Random(f"{self.seed}/{epoch}").shuffle(order)
+        return order
+
+    def records(self, start: Position = Position()):
+        """Yields (record, position of the record after it), forever, epoch after epoch."""
+        pos = Position(**asdict(start))
+        while True:
+            order = self.shard_order(pos.epoch)
+            while pos.shard < len(order):
+                name, root, shard = self.shards[order[pos.shard]]
+                rows = join_shard(name, root, shard)
+                random.Random(f"{self.seed}/{pos.epoch}/{name}/{shard}").shuffle(rows)
+                for i in range(pos.row, len(rows)):
+                    yield rows[i], Position(pos.epoch, pos.shard, i + 1)
+                pos = Position(pos.epoch, pos.shard + 1, 0)
+            pos = Position(pos.epoch + 1, 0, 0)
+
+
+# ---------------------------------------------------------------------------------------
+# Decoding a clip span at 24 fps
+# ---------------------------------------------------------------------------------------
+
+
+class SourceMissing(Exception):
+    reason = "source_missing"
+
+
+def resample_indices(timestamps: list[float], start_s: float, end_s: float, fps: float = TRAIN_FPS) -> list[int]:
+    """For each 1/fps tick in [start, end): the decoded frame nearest in time."""
+    ts = np.asarray(timestamps)
+    ticks = start_s + np.arange(int(np.floor((end_s - start_s) * fps + 1e-6))) / fps
+    return [int(np.abs(ts - t).argmin()) for t in ticks]
+
+
+def decode_span(source: str, start_s: float, end_s: float, fps: float = TRAIN_FPS,
+                max_frames: int | None = None) -> np.ndarray:
+    """Frames of [start_s, end_s) resampled to `fps`: (F, H, W, 3) uint8 (PyAV)."""
+    import av
+
+    if "://" not in source and not Path(source).exists():
+        raise SourceMissing(f"source video {source} is gone")
+    frames, stamps = [], []
+    stop = end_s if max_frames is None else min(end_s, start_s + (max_frames + 1) / fps)
+    with av.open(source) as container:
+        stream = container.streams.video[0]
+        if start_s > 0:
+            container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
+        for frame in container.decode(stream):
+            t = float(frame.pts * stream.time_base) if frame.pts is not None else len(stamps) / fps
+            if t < start_s - 0.5 / fps:
+                continue
+            if t >= stop:
+                break
+            frames.append(frame.to_ndarray(format="rgb24"))
+            stamps.append(t)
+    if not frames:
+        raise ValueError(f"{source}: no frames in [{start_s}, {end_s})")
+    idx = resample_indices(stamps, start_s, stop, fps)
+    if max_frames is not None:
+        idx = idx[:max_frames]
+    return np.stack([frames[i] for i in idx])

@@ -1,0 +1,128 @@
+"""Clip records -> training samples -> one uniform batch of latents and `Conditioning`.
+
+A sample is built from its record and its keyed generator: the clip span decoded at 24 fps
+from the span's start, resized and center-cropped to the bucket; the A.3 reference slots,
+each augmented (Table 4) and composited on black; each slot's word token positions in the
+caption. A record that cannot become a sample is a counted skip with its reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from model.encoders import WordTokenError, token_offsets, tokenize, word_token_positions
+from model.personalization import Conditioning, word_index_tensor
+from model.video_io import load_image, resize_center_crop, to_tensor
+from training.augment import augment
+from training.buckets import Bucket
+from training.conditioning import draw_conditions
+from training.reader import ClipRecord, SourceMissing, decode_span
+
+
+class Skip(Exception):
+    def __init__(self, reason: str, message: str = ""):
+        super().__init__(message or reason)
+        self.reason = reason
+
+
+@dataclass
+class Sample:
+    key: str
+    index: int  # global sample index: keys every random draw of this sample
+    caption: str
+    video: torch.Tensor | None  # (3, F, H, W) in [-1, 1], when encoded on the fly
+    latent: torch.Tensor | None = None  # (C, f, h, w), when read from the latent cache
+    refs: list[torch.Tensor] = field(default_factory=list)  # each (3, h, w) in [0, 1], on black
+    positions: list[list[int]] = field(default_factory=list)  # per slot: word token positions
+
+
+def clip_video(record: ClipRecord, bucket: Bucket) -> torch.Tensor:
+    """The bucket's first F frames of the span at 24 fps, resized to cover and center-cropped."""
+    try:
+        frames = decode_span(record.source, record.start_s, record.end_s, max_frames=bucket.frames)
+    except SourceMissing as err:
+        raise Skip("source_missing", str(err)) from None
+    except (OSError, ValueError) as err:
+        raise Skip("decode_failed", str(err)) from None
+    if len(frames) < bucket.frames:
+        raise Skip("clip_too_short", f"{len(frames)} frames at 24 fps < {bucket.frames}")
+    return resize_center_crop(to_tensor(frames), bucket.height, bucket.width)  # (3, F, H, W)
+
+
+def rgba(png: bytes) -> torch.Tensor:
+    """Any PNG as (4, H, W) in [0, 1]: RGB images get an opaque alpha."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as img:
+        array = np.asarray(img.convert("RGBA"))
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255.0
+
+
+def word_positions(tokenizer, max_length: int, caption: str, words: list[str | None]) -> list[list[int]]:
+    offsets = token_offsets(tokenize(tokenizer, [caption], max_length))[0]
+    try:
+        return [[] if w is None else word_token_positions(caption, w, offsets) for w in words]
+    except WordTokenError as err:
+        raise Skip(err.reason, str(err)) from None
+
+
+@dataclass
+class SampleBuilder:
+    tokenizer: object
+    max_length: int
+    conditioning: object  # ConditioningConfig, or None for text-only stages
+    augment: object  # AugmentConfig, or None (augment: off)
+
+    def build(self, record: ClipRecord, bucket: Bucket, index: int, rng, materialize: bool = True,
+              cache=None) -> Sample:
+        """The sample's draws and word positions always (cheap, so every worker agrees on the
+        global batch); its frames and augmented references only when `materialize`."""
+        if "://" not in record.source and not Path(record.source).exists():
+            raise Skip("source_missing", f"source video {record.source} is gone")
+        slots = draw_conditions(record, self.conditioning, rng) if self.conditioning else []
+        positions = word_positions(self.tokenizer, self.max_length, record.caption, [s.word for s in slots])
+        sample = Sample(record.clip_key, index, record.caption, None, positions=positions)
+        if not materialize:
+            return sample
+        if cache is not None:
+            sample.latent = cache.latent(record, bucket)
+        else:
+            sample.video = clip_video(record, bucket)
+        sample.refs = [augment(rgba(s.image), self.augment, rng) for s in slots]
+        return sample
+
+
+# ---------------------------------------------------------------------------------------
+# Batches
+# ---------------------------------------------------------------------------------------
+
+
+def encode_images(image_encoder, refs: list[torch.Tensor], device) -> torch.Tensor:  # -> (R, l, c)
+    return torch.cat([image_encoder(r[None].to(device)) for r in refs], dim=0)
+
+
+def conditioning(samples: list[Sample], text, image_encoder, cfg, device) -> Conditioning:
+    """Text tokens (already encoded) plus each sample's reference slots, padded to the batch's max."""
+    b, refs = len(samples), max((len(s.refs) for s in samples), default=0)
+    tokens = getattr(image_encoder, "tokens_per_image", None) or 1
+    ref_tokens, ref_mask = None, torch.zeros(b, refs, dtype=torch.bool)
+    for i, s in enumerate(samples):
+        if not s.refs:
+            continue
+        enc = encode_images(image_encoder, s.refs, device)  # (R_i, l, c)
+        if ref_tokens is None:
+            ref_tokens = torch.zeros(b, refs, enc.shape[1], enc.shape[2], device=device)
+        ref_tokens[i, : len(s.refs)] = enc
+        ref_mask[i, : len(s.refs)] = True
+    if ref_tokens is None:
+        ref_tokens = torch.zeros(b, refs, tokens, cfg.image_dim, device=device)
+    word_index = word_index_tensor([s.positions for s in samples], cfg.word_tokens)
+    if word_index.shape[1] < refs:
+        word_index = torch.full((b, refs, cfg.word_tokens), -1, dtype=torch.long)
+    return Conditioning(text=text.tokens.to(device), text_mask=text.mask.to(device), ref_tokens=ref_tokens,
+                        ref_mask=ref_mask.to(device), word_index=word_index.to(device))
