@@ -15,11 +15,10 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
+from operators.assets import CURATED
 from operators.policy import DEFAULT_ARGS, GPU_POOL, SHARD_TIMEOUT, operator_errors_fail
-
-CURATED = Asset("alchemist_curated")
 
 
 @dag(
