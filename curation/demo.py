@@ -25,6 +25,7 @@ def run_demo(out: Path, use_airflow: bool = True) -> int:
     # The demo starts from scratch each time, so a re-run never resumes a dataset that an older
     # version of the code (or other settings) began; its results are deterministic anyway.
     shutil.rmtree(dataset, ignore_errors=True)
+    home = REPO / ".airflow" if use_airflow else None
     if use_airflow:
         code = _run_with_airflow(manifest, dataset)
         if code:
@@ -42,7 +43,10 @@ def run_demo(out: Path, use_airflow: bool = True) -> int:
     print(summary(dataset))
     print(f"\ntables: {dataset}/<table>/part-*.parquet  (read them with duckdb or pyarrow)")
     print(f"contact sheet (frames, segments, faces, backgrounds): {sheet}")
-    return 0
+    from training.demo import continue_into_training
+
+    extra = asset_events(home, "alchemist_curated")[-1] if home else {"location": str(dataset)}
+    return continue_into_training(out, dataset, home, extra)
 
 
 def _run_with_airflow(manifest: Path, dataset: Path) -> int:

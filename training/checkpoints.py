@@ -63,6 +63,7 @@ def restore(run, path: Path) -> int:
     run.schedule.load_state_dict(state["schedule"])
     torch.set_rng_state(state["torch_rng"])
     train = raw["train"]
+    run.last_metrics = raw["extra"].get("metrics", {})
     run.position = Position(**train["position"])
     run.stream_index = train["stream_index"]
     for reason, n in train["skips"].items():

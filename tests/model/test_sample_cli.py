@@ -113,3 +113,20 @@ def test_word_over_the_token_limit_names_the_limit(bundle, images, tmp_path, cap
     prompt = "a man walks a dog " + "and runs " * 20 + "on the beach"
     assert main(sample_args(bundle, images, tmp_path / "x.mp4", **{"--prompt": prompt})) == 2
     assert "beyond the text encoder's 32-token limit" in capsys.readouterr().err
+
+
+def test_each_reference_slot_binds_to_its_own_words_tokens(bundle, images):
+    from model.checkpoint import load_bundle
+    from model.encoders import word_token_positions
+    from model.sample_cli import build_conditioning
+
+    loaded = load_bundle(bundle)
+    prompt = "a man walks a dog on the beach"
+    refs = [("man", str(images["man"])), ("dog", str(images["dog"])), ("man", str(images["man"]))]
+    cond = build_conditioning(loaded, prompt, refs, "cpu")
+    offsets = loaded.text_encoder([prompt]).offsets[0]
+    for slot, (word, _) in enumerate(refs):
+        expected = word_token_positions(prompt, word, offsets)
+        got = [i for i in cond.word_index[0, slot].tolist() if i >= 0]
+        assert got == expected[: loaded.dit.cfg.word_tokens], (slot, word)
+    assert cond.word_index[0, 0].tolist() != cond.word_index[0, 1].tolist()
