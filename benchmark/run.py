@@ -17,6 +17,7 @@ MODULES = [
     "benchmark.faces_bench",
     "benchmark.entities_bench",
     "benchmark.model_bench",
+    "benchmark.training_bench",
     "benchmark.videomae_bench",
     "benchmark.personalization_bench",
     "benchmark.scale_bench",
