@@ -101,6 +101,8 @@ def load(cls: Any, spec: str, *, device: Any = None, dtype: Any = None, **kwargs
         kwargs["dtype"] = dtype
     if resolved.revision:
         kwargs["revision"] = resolved.revision
+    if loads_weights(cls):
+        kwargs["use_safetensors"] = True  # never unpickle a checkpoint (README "Security")
     try:
         model = cls.from_pretrained(resolved.location, **kwargs)
     except OSError as e:  # transformers' way of saying "not found / not downloadable"
@@ -112,6 +114,16 @@ def load(cls: Any, spec: str, *, device: Any = None, dtype: Any = None, **kwargs
     if hasattr(model, "eval"):
         model.eval()
     return model
+
+
+# Base classes whose `from_pretrained` reads weight files (tokenizers and processors do not).
+WEIGHT_LOADERS = ("PreTrainedModel", "_BaseAutoModelClass", "ModelMixin", "DiffusionPipeline")
+
+
+def loads_weights(cls: Any) -> bool:
+    """Whether `cls.from_pretrained` loads model weights: transformers and diffusers models,
+    their Auto classes and diffusers pipelines."""
+    return any(base.__name__ in WEIGHT_LOADERS for base in getattr(cls, "__mro__", ()))
 
 
 def device(prefer: str = "auto"):
