@@ -60,7 +60,7 @@ def bench_faces_stage() -> dict:
     import pyarrow as pa
     from skimage.data import astronaut
 
-    from curation.background.mask import encode_png
+    from curation.imaging import encode_png
     from curation.stages.faces import FacesStage
     from warehouse_schemas import registry
 

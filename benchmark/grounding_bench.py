@@ -43,7 +43,7 @@ def _rows_table(rows):
 
 
 def _clip_row(clip: str, words, images, source=None, times=(0.0, 0.0, 0.0), end_s=3.0) -> dict:
-    from curation.localize.segments import encode_png
+    from curation.imaging import encode_png
 
     frames = [dict(frame_key=f"{clip}/frame{k}", clip_key=clip, frame_index=k, percentile=p,
                    target_s=t, timestamp_s=t, width=im.shape[1], height=im.shape[0], png=encode_png(im))

@@ -1,4 +1,4 @@
-"""Video decoding on PyAV: decode a clip range, sample frames by timestamp, PNG bytes.
+"""Video decoding on PyAV: decode a clip range, sample frames by timestamp.
 
 Two access patterns cover the curation stages:
 
@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import av
-import cv2
 import numpy as np
 
 TIME_TOL_S = 1e-3  # clip bounds are ms-rounded; frames are >= 4 ms apart even at 240 fps
@@ -293,26 +292,3 @@ def frames_at(path: str | Path, times_s: Sequence[float], size: tuple[int, int] 
         for i in order:
             out[i] = sampler.nearest(float(times_s[i]))
     return out  # type: ignore[return-value]
-
-
-# --- PNG -------------------------------------------------------------------------------------
-
-
-def encode_png(arr: np.ndarray, compression: int = 3) -> bytes:
-    """RGB (H, W, 3) or grey (H, W) uint8 -> PNG bytes (zlib level `compression`, 0-9)."""
-    arr = np.asarray(arr)
-    if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
-        raise ValueError(f"encode_png takes uint8 (H, W) or (H, W, 3), got {arr.dtype} {arr.shape}")
-    bgr = arr if arr.ndim == 2 else np.ascontiguousarray(arr[..., ::-1])
-    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, compression])
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return buf.tobytes()
-
-
-def decode_png(data: bytes) -> np.ndarray:
-    """PNG bytes -> RGB (H, W, 3) uint8 (grey and alpha images are converted to RGB)."""
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError("not a decodable PNG")
-    return np.ascontiguousarray(bgr[..., ::-1])

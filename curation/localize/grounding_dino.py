@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from curation.localize.segments import Box, clip_box
+from curation.imaging import Box, clip_box
 
 DEFAULT_MODEL = "IDEA-Research/grounding-dino-tiny"  # paper 3.1: GroundingDINO Swin-T (OGC)
 

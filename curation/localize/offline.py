@@ -33,9 +33,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from curation.imaging import (box_area, clip_box, estimate_homography, fill_holes,
+                              largest_component, pixel_box)
 from curation.localize.grounding_dino import Detection
-from curation.localize.segments import (box_area, clip_box, fill_holes, largest_component,
-                                        pixel_box)
 
 # Head nouns that denote one person (our choice; extend as captions demand). Plural forms are
 # absent on purpose: plural subjects are rejected upstream (paper A.2).
@@ -141,19 +141,10 @@ def align(src_gray: np.ndarray, dst_gray: np.ndarray, max_corners: int = 200,
     """
     if (cv2.absdiff(src_gray, dst_gray) <= still_diff).mean() >= still_frac:
         return np.eye(3)
-    p0 = cv2.goodFeaturesToTrack(src_gray, maxCorners=max_corners, qualityLevel=0.01, minDistance=5)
-    if p0 is None or len(p0) < 8:
-        return None
-    p1, st, _ = cv2.calcOpticalFlowPyrLK(src_gray, dst_gray, p0, None, winSize=(21, 21), maxLevel=3)
-    back, st_b, _ = cv2.calcOpticalFlowPyrLK(dst_gray, src_gray, p1, None, winSize=(21, 21), maxLevel=3)
-    fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
-    ok = (st.ravel() == 1) & (st_b.ravel() == 1) & (fb < 1.0)
-    if ok.sum() < 8:
-        return None
-    H, inliers = cv2.findHomography(p0[ok], p1[ok], cv2.RANSAC, 1.5)
-    if H is None or not np.isfinite(H).all() or inliers.sum() < max(8, 0.3 * ok.sum()):
-        return None
-    return H
+    # Wider LK windows and a stricter inlier share than the motion filter: background frames
+    # are sampled far apart, and a wrong alignment would paint the subject into the background.
+    return estimate_homography(src_gray, dst_gray, max_corners=max_corners, min_distance=5,
+                               win_size=21, fb_max_px=1.0, ransac_px=1.5, min_inlier_frac=0.3)
 
 
 def nan_median(stack: np.ndarray) -> np.ndarray:

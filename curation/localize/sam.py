@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from curation.localize.segments import Box
+from curation.imaging import Box
 
 DEFAULT_MODEL = "facebook/sam-vit-huge"  # paper 3.1 uses SAM; ViT-H is SAM's default model
 MASK_THRESHOLD = 0.0  # SAM's own logit threshold for a binary mask

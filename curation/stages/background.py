@@ -22,7 +22,8 @@ import numpy as np
 import pyarrow as pa
 
 from curation.background.inpaint import SD_DEFAULT_MODEL, Inpainter, make_inpainter
-from curation.background.mask import decode_png, encode_png, foreground_mask, paste_mask
+from curation.background.mask import foreground_mask
+from curation.imaging import decode_png, encode_png, paste_mask
 from curation.keys import child_key
 from curation.stage import Outcome, Resources, Stage, note
 from warehouse_schemas import registry
@@ -127,7 +128,7 @@ class BackgroundStage(Stage):
 
     def mask(self, height: int, width: int, refs: list[dict[str, Any]]) -> np.ndarray:
         """Union of the references' masks on the full frame, dilated and hole-filled."""
-        masks = (paste_mask(decode_png(r["mask_png"], "L"), r["box_xyxy"], height, width) for r in refs)
+        masks = (paste_mask(decode_png(r["mask_png"], "L"), r["box_xyxy"], width, height) for r in refs)
         return foreground_mask(masks, height, width, self.dilate_kernel, self.dilate_iterations)
 
     @staticmethod

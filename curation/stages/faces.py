@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from curation.background.mask import box_pixels, decode_png, encode_png, paste_mask
 from curation.faces.detect import DEFAULT_MIN_SCORE, Face, get_detector
+from curation.imaging import decode_png, encode_png, paste_mask, pixel_box
 from curation.keys import child_key
 from curation.stage import Outcome, Resources, Stage, note
 from warehouse_schemas import registry
@@ -46,7 +46,7 @@ class Candidate:
 
 def mask_coverage(box_xyxy, mask: np.ndarray) -> float:
     """Fraction of the box's pixels that are set in the full-frame bool mask."""
-    x0, y0, x1, y1 = box_pixels(box_xyxy, *mask.shape)
+    x0, y0, x1, y1 = pixel_box(box_xyxy, mask.shape[1], mask.shape[0])
     if x1 <= x0 or y1 <= y0:
         return 0.0
     return float(mask[y0:y1, x0:x1].mean())
@@ -70,7 +70,7 @@ def crop_with_margin(image: np.ndarray, box_xyxy, margin: float) -> np.ndarray:
     """The box grown by `margin` x its width/height on every side, clipped to the image."""
     x0, y0, x1, y1 = box_xyxy
     mx, my = (x1 - x0) * margin, (y1 - y0) * margin
-    px0, py0, px1, py1 = box_pixels((x0 - mx, y0 - my, x1 + mx, y1 + my), *image.shape[:2])
+    px0, py0, px1, py1 = pixel_box((x0 - mx, y0 - my, x1 + mx, y1 + my), image.shape[1], image.shape[0])
     return image[py0:py1, px0:px1]
 
 
@@ -124,7 +124,7 @@ class FacesStage(Stage):
                 decoded[k] = decode_png(frames[k]["png"])
             frame = decoded.get(k)
             if frame is None:  # no frame row: fall back to the reference's own box crop
-                frame, origin = decode_png(ref["rgba_png"]), box_pixels(ref["box_xyxy"], 1 << 30, 1 << 30)[:2]
+                frame, origin = decode_png(ref["rgba_png"]), pixel_box(ref["box_xyxy"], 1 << 30, 1 << 30)[:2]
             else:
                 origin = (0, 0)
             candidates = self.candidates(frame, origin, ref)
@@ -144,10 +144,10 @@ class FacesStage(Stage):
         h, w = frame.shape[:2]
         x0, y0, x1, y1 = (float(v) for v in ref["box_xyxy"])
         cx, cy = (x1 - x0) * self.context, (y1 - y0) * self.context
-        wx0, wy0, wx1, wy1 = box_pixels((x0 - ox - cx, y0 - oy - cy, x1 - ox + cx, y1 - oy + cy), h, w)
+        wx0, wy0, wx1, wy1 = pixel_box((x0 - ox - cx, y0 - oy - cy, x1 - ox + cx, y1 - oy + cy), w, h)
         if wx1 - wx0 < 2 or wy1 - wy0 < 2:
             return []
-        mask = paste_mask(decode_png(ref["mask_png"], "L"), (x0 - ox, y0 - oy, x1 - ox, y1 - oy), h, w)
+        mask = paste_mask(decode_png(ref["mask_png"], "L"), (x0 - ox, y0 - oy, x1 - ox, y1 - oy), w, h)
         window = frame[wy0:wy1, wx0:wx1]
         s = min(1.0, self.max_side / max(window.shape[:2]))
         if s < 1.0:

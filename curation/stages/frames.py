@@ -18,7 +18,8 @@ import pyarrow as pa
 
 from curation import keys
 from curation.stage import Outcome, Resources, Stage
-from curation.video_io import TIME_TOL_S, encode_png, frames_at
+from curation.imaging import encode_png
+from curation.video_io import TIME_TOL_S, frames_at
 from warehouse_schemas import registry
 
 REASONS = {

@@ -35,7 +35,8 @@ from curation.keys import child_key, frame_part
 from curation.localize import grounding_dino as gd
 from curation.localize import sam as sam_mod
 from curation.localize.grounding_dino import Detection, select
-from curation.localize.segments import box_area, decode_png, pixel_box, reference_images
+from curation.imaging import box_area, decode_png, pixel_box
+from curation.localize.segments import reference_images
 from curation.stage import Outcome, Resources, Stage, merge_outcome, note, output_schema, to_table
 from warehouse_schemas import registry
 

@@ -4,7 +4,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from curation.background.mask import decode_png, encode_png, fill_holes, foreground_mask, paste_mask
+from curation.background.mask import foreground_mask
+from curation.imaging import decode_png, encode_png, fill_holes, paste_mask
 from curation.stages.background import (EMPTY_PROMPT, NEGATIVE_PROMPT, REASONS, BackgroundStage)
 from warehouse_schemas import registry
 
@@ -83,13 +84,13 @@ def run(stage, rows):
 def test_paste_mask_places_a_box_sized_mask_at_its_box():
     m = np.zeros((20, 10), bool)
     m[0, 0] = m[-1, -1] = True
-    full = paste_mask(m, (30.4, 5.6, 40.4, 25.6), 40, 50)
+    full = paste_mask(m, (30.4, 5.6, 40.4, 25.6), 50, 40)
     assert np.argwhere(full).tolist() == [[6, 30], [25, 39]]
     # a mask stored at another scale is resized onto its box
-    full = paste_mask(np.ones((5, 5), bool), (10, 10, 30, 20), 40, 50)
+    full = paste_mask(np.ones((5, 5), bool), (10, 10, 30, 20), 50, 40)
     assert full.sum() == 200 and full[10:20, 10:30].all()
     # a box crossing the frame border is clipped, not wrapped
-    full = paste_mask(np.ones((10, 10), bool), (45, -5, 55, 5), 40, 50)
+    full = paste_mask(np.ones((10, 10), bool), (45, -5, 55, 5), 50, 40)
     assert full.sum() == 25 and full[0:5, 45:50].all()
 
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation import warehouse
-from curation.background.mask import encode_png
+from curation.imaging import encode_png
 from curation.contact_sheet import render_contact_sheet
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from curation.background.mask import decode_png, encode_png
+from curation.imaging import decode_png, encode_png
 from curation.faces.detect import (Face, YoloFaceDetector, decode_yolo, detect_faces, letterbox,
                                    make_detector, nms)
 from curation.stages.faces import REASONS, Candidate, FacesStage, select_face

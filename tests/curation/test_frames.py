@@ -13,7 +13,7 @@ from curation import keys
 from curation.stage import OK, REJECTED
 from curation.stages.frames import REASONS, FramesStage
 from curation.synthetic import index_coded_frames, read_index_code, write_video
-from curation.video_io import decode_png
+from curation.imaging import decode_png
 from warehouse_schemas import registry
 
 FPS, N_FRAMES, HW = 25, 100, (64, 128)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from curation.localize import grounding_dino as gd
-from curation.localize.segments import decode_png, encode_png
+from curation.imaging import decode_png, encode_png
 from curation.localize.tiny import write_tiny_grounding_dino, write_tiny_sam
 from curation.stages.grounding import REASONS, GroundingStage
 from warehouse_schemas import registry

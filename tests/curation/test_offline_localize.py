@@ -10,7 +10,8 @@ import pyarrow as pa
 import pytest
 
 from curation.localize import offline
-from curation.localize.segments import decode_png, encode_png, fill_holes, mask_iou, reference_images
+from curation.imaging import decode_png, encode_png, fill_holes, mask_iou
+from curation.localize.segments import reference_images
 from curation.stages.frames import FramesStage
 from curation.stages.grounding import GroundingStage
 from warehouse_schemas import registry

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curation import video_io
+from curation import imaging, video_io
 from curation.synthetic import index_coded_frames, read_index_code, write_video
 
 FPS = 25
@@ -136,13 +136,13 @@ def test_missing_file_raises(tmp_path):
 def test_png_round_trip():
     rng = np.random.default_rng(1)
     rgb = rng.integers(0, 256, size=(17, 31, 3), dtype=np.uint8)
-    assert np.array_equal(video_io.decode_png(video_io.encode_png(rgb)), rgb)
+    assert np.array_equal(imaging.decode_png(imaging.encode_png(rgb)), rgb)
     grey = rng.integers(0, 256, size=(9, 5), dtype=np.uint8)
-    assert np.array_equal(video_io.decode_png(video_io.encode_png(grey)), np.repeat(grey[..., None], 3, 2))
+    assert np.array_equal(imaging.decode_png(imaging.encode_png(grey)), np.repeat(grey[..., None], 3, 2))
     with pytest.raises(ValueError):
-        video_io.encode_png(rgb.astype(np.float32))
+        imaging.encode_png(rgb.astype(np.float32))
     with pytest.raises(ValueError):
-        video_io.decode_png(b"not a png")
+        imaging.decode_png(b"not a png")
 
 
 def test_fit_size_keeps_aspect_and_even_sides():

@@ -82,7 +82,7 @@ def test_every_candidate_has_motion_scores(dataset):
 
 def test_generated_clip_references_cover_the_true_object(dataset, demo_manifest):
     """Issue 3: the offline localizer's masks match the generator's masks (IoU > 0.5)."""
-    from curation.background.mask import decode_png, paste_mask
+    from curation.imaging import decode_png, paste_mask
     from curation.demo_data import load_masks
 
     truth = load_masks(demo_manifest.parent / "videos" / "red_ball.npz")  # (F, H, W)
@@ -91,7 +91,7 @@ def test_generated_clip_references_cover_the_true_object(dataset, demo_manifest)
     assert sorted(r["frame_index"] for r in refs) == [1, 2, 3]
     for ref in refs:
         frame = frames[ref["frame_index"]]
-        got = paste_mask(decode_png(ref["mask_png"], "L") > 0, ref["box_xyxy"], frame["height"], frame["width"])
+        got = paste_mask(decode_png(ref["mask_png"], "L") > 0, ref["box_xyxy"], frame["width"], frame["height"])
         want = truth[int(round(frame["timestamp_s"] * 24))]
         iou = (got & want).sum() / (got | want).sum()
         assert iou > 0.5, f"frame {ref['frame_index']}: IoU {iou:.2f}"
