@@ -91,7 +91,7 @@ def run() -> list[dict]:
     from curation.entities.spacy_backend import SpacyExtractor
     from curation.entities.tiny import fit_tiny_mistral, write_tiny_mistral
     from curation.entities.transformers_backend import TransformersExtractor
-    from curation.models import torch_threads
+    from model.model_registry import torch_threads
 
     with torch_threads(BENCH_THREADS), tempfile.TemporaryDirectory() as tmp:
         model_dir = write_tiny_mistral(Path(tmp) / "tiny-mistral")

@@ -98,7 +98,7 @@ def bench_offline() -> list[dict]:
                  ("carphone", carphone, 4.0, [("man", "subject")], "MTCNN face -> body box, 176x144")]
         for name, path, end_s, words, what in cases:
             base = dict(clip_key=f"{name}:0-{int(end_s * 1000)}", source=str(path), start_s=0.0, end_s=end_s)
-            sampled = FramesStage().process(base).values["frames"]
+            sampled = FramesStage().sample(base).values["frames"]
             row = dict(base, entities=[dict(entity_key=f"{base['clip_key']}/{w}", clip_key=base["clip_key"],
                                             word=w, type=t, char_start=0, char_end=len(w), extractor="bench")
                                        for w, t in words], frames=sampled)

@@ -22,7 +22,7 @@ from model.rectified_flow import RectifiedFlow
 from model.sampler import euler_sample, naive_guided_sample
 
 from benchmark.timing import best_of
-from curation.models import torch_threads
+from model.model_registry import torch_threads
 
 REPEATS = 3  # timed repetitions after one warm-up; the best is reported (noisy machine)
 # Per preset: batch, latent (F, H, W), text tokens, references x image tokens.

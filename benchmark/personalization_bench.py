@@ -39,7 +39,7 @@ def write_benchmark(root: Path) -> Path:
 
 
 def run() -> list[dict]:
-    from curation.models import torch_threads
+    from model.model_registry import torch_threads
     from evaluation.msrvtt.evaluator import EvalSettings, evaluate
     from evaluation.msrvtt.tiny import write_tiny_eval_models
 

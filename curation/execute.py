@@ -55,7 +55,7 @@ def _stamp(table: pa.Table, stage_name: str) -> pa.Table:
 def execute_local(stages: list[Stage], rows: pa.Table) -> pa.Table:
     """The same pipeline in-process, without Ray (for debugging and unit tests of stages)."""
     for stage in stages:
-        stage.setup()
+        stage.ensure_setup()
         rows = apply_stage(stage, rows)
     return rows
 

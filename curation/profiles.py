@@ -6,7 +6,9 @@
 """
 from __future__ import annotations
 
-from curation.config import STAGE_CLASSES, UNDESIRABLE_FILTERS, RunConfig, build_stage
+from curation.config import (STAGE_CLASSES, UNDESIRABLE_FILTERS, ConfigError, RunConfig,
+                             build_stage, stage_class)
+from curation.manifest import SCHEMA as MANIFEST_SCHEMA
 from curation.stage import Stage
 
 _BASE = {name: {} for name in STAGE_CLASSES}
@@ -61,9 +63,31 @@ def stage_names(config: RunConfig) -> list[str]:
 
 
 def build_stages(config: RunConfig) -> list[Stage]:
+    """The run's stages in order, checked so that every column a stage reads is written
+    by a stage before it (or is a manifest column, for the first)."""
     profile = PROFILES[config.profile]
     stages = []
     for name in stage_names(config):
         settings = {**profile.get(name, {}), **config.stages.get(name, {})}
         stages.append(build_stage(name, settings))
+    check_columns(stages)
     return stages
+
+
+def check_columns(stages: list[Stage], inputs: tuple[str, ...] = tuple(MANIFEST_SCHEMA.names)) -> None:
+    """Raise ConfigError naming the stage, the column and the stage that would write it,
+    when a stage reads a column that no earlier stage of the list writes."""
+    available = set(inputs)
+    for position, stage in enumerate(stages):
+        missing = [c for c in stage.reads if c not in available]
+        if missing:
+            column = missing[0]
+            writers = [n for n in STAGE_CLASSES
+                       if column in {f.name for f in stage_class(n).writes}]
+            earlier = [s.name for s in stages[:position]] or ["(none: it runs first)"]
+            hint = (f"it is written by {' or '.join(repr(w) for w in writers)}, which must run "
+                    f"before it (remove it from `skip`)" if writers else "no stage writes it")
+            raise ConfigError(f"stage {stage.name!r} reads column {column!r}, which no earlier "
+                              f"stage writes ({', '.join(earlier)}); {hint}")
+        written = {f.name for f in stage.writes}
+        available = available | written if stage.keeps_input_columns else written

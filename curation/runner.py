@@ -14,12 +14,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation import fingerprint, models, planning, warehouse
+from curation import fingerprint, planning, warehouse
 from curation.config import ConfigError, RunConfig
 from curation.execute import Limits, execute_local, run_on_actors
 from curation.profiles import build_stages
 from curation.route import route
 from curation.stage import Stage
+from model import model_registry
 
 log = logging.getLogger("alchemist.runner")
 PUBLISH_TIMEOUT_S = 1800.0  # our choice: routing and writing one shard, generously
@@ -45,7 +46,7 @@ def preflight(stages: list[Stage]) -> None:
             if not spec:
                 raise ConfigError(f"stage {stage.name!r} needs stages.{stage.name}.{setting}: "
                                   f"a hub id, a local directory or a package: spec")
-            models.resolve(spec)
+            model_registry.resolve(spec)
 
 
 def run_meta(config: RunConfig) -> dict:

@@ -36,7 +36,7 @@ class StageWorker:
 
     def __init__(self, stage: Stage, idle_s: float):
         self.stage = stage
-        self.stage.setup()
+        self.stage.ensure_setup()
         self._last_used = time.monotonic()
         self._busy = 0
         threading.Thread(target=self._exit_when_idle, args=(idle_s,), daemon=True).start()

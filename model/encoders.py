@@ -14,22 +14,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model import model_registry
+
 # ---------------------------------------------------------------------------------------
 # Loading
 # ---------------------------------------------------------------------------------------
 
 
 def _load(cls, spec: str, **kwargs):
-    """Load a pretrained model or tokenizer from a hub id, a local directory or `package:`.
-
-    The one switch point to the project's model registry (curation/models.py), which adds
-    offline checks, revision pinning and a clear error when a model is not available.
-    """
-    try:
-        from curation.models import load
-    except ImportError:  # model/ used without the curation package
-        return cls.from_pretrained(str(spec), **kwargs)
-    return load(cls, str(spec), **kwargs)
+    """Load a pretrained model or tokenizer from a hub id, a local directory or `package:`,
+    through the model registry (offline checks, revision pinning, one-line errors)."""
+    return model_registry.load(cls, str(spec), **kwargs)
 
 
 # ---------------------------------------------------------------------------------------

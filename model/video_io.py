@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
+from model.media import VIDEO_SUFFIXES, is_video_file
 
 
 def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
@@ -115,7 +115,7 @@ class VideoFolderClips(torch.utils.data.IterableDataset):
     """
 
     def __init__(self, root, frames: int, height: int, width: int, seed: int = 0):
-        self.paths = sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+        self.paths = sorted(p for p in Path(root).rglob("*") if is_video_file(p))
         if not self.paths:
             raise ValueError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) under {root}")
         self.frames, self.height, self.width, self.seed = frames, height, width, seed

@@ -58,9 +58,9 @@ def load_sd_inpaint(spec: str, device: Any = None, dtype: Any = None):
     """`StableDiffusionInpaintPipeline` from a hub id or a local `save_pretrained` directory."""
     from diffusers import StableDiffusionInpaintPipeline
 
-    from curation import models
+    from model import model_registry
 
-    pipe = models.load(StableDiffusionInpaintPipeline, spec, device=device, dtype=dtype,
+    pipe = model_registry.load(StableDiffusionInpaintPipeline, spec, device=device, dtype=dtype,
                        safety_checker=None, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -82,10 +82,10 @@ class SDInpainter:
 
     def load(self) -> None:
         if self._pipe is None:
-            from curation import models
+            from model import model_registry
 
-            dev = models.device(self.device)
-            self._pipe = load_sd_inpaint(self.model, device=dev, dtype=models.half_dtype_for(dev))
+            dev = model_registry.device(self.device)
+            self._pipe = load_sd_inpaint(self.model, device=dev, dtype=model_registry.half_dtype_for(dev))
             if self.scheduler == "dpmsolver++":
                 from diffusers import DPMSolverMultistepScheduler
 

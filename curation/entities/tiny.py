@@ -94,7 +94,7 @@ def fit_tiny_mistral(model_dir: str | Path, pairs: list[tuple[str, str]], max_st
                      lr: float = 3e-3, seed: int = 0) -> int:
     """Fit the checkpoint in `model_dir` (in place) until greedy decoding reproduces every
     answer of `pairs` under teacher forcing, or `max_steps`; returns the steps taken."""
-    from curation.models import torch_threads
+    from model.model_registry import torch_threads
 
     with torch_threads(1):  # a 2-layer, 64-wide model: extra threads only add sync cost
         return _fit(model_dir, pairs, max_steps, lr, seed)

@@ -32,14 +32,14 @@ def render(tokenizer: Any, caption: str) -> tuple[str, bool]:
 
 @dataclass
 class TransformersExtractor:
-    model: str = DEFAULT_MODEL  # hub id, local directory (curation.models spec)
+    model: str = DEFAULT_MODEL  # hub id, local directory (model.model_registry spec)
     max_new_tokens: int = 128  # a dict of a caption's entities is < 80 Mistral tokens
     batch_size: int = 16  # captions per generate() call (the stage's batch is split)
     do_sample: bool = False  # greedy: the same caption gives the same entities
     temperature: float = 1.0  # used only when do_sample
     top_p: float = 1.0  # used only when do_sample
     seed: int = 0
-    device: str = "auto"  # curation.models.device(): cuda when present
+    device: str = "auto"  # model.model_registry.device(): cuda when present
     dtype: str | None = None  # e.g. "bfloat16" on GPU; None: the checkpoint's own
     stop_at_brace: bool = True  # end each answer at its first "}"
     prompt_hash: str = field(default_factory=prompt.prompt_hash)
@@ -55,14 +55,14 @@ class TransformersExtractor:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from curation import models
+        from model import model_registry
 
-        self.tokenizer = models.load(AutoTokenizer, self.model)
+        self.tokenizer = model_registry.load(AutoTokenizer, self.model)
         self.tokenizer.padding_side = "left"  # decoder-only: prompts end where generation starts
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = getattr(torch, self.dtype) if self.dtype else None
-        self.lm = models.load(AutoModelForCausalLM, self.model, device=models.device(self.device),
+        self.lm = model_registry.load(AutoModelForCausalLM, self.model, device=model_registry.device(self.device),
                               dtype=dtype)
 
     def extract(self, captions: list[str]) -> list[str]:

@@ -59,9 +59,9 @@ class VllmExtractor:
         self.llm = LLM(**self.engine_kwargs())
 
     def engine_kwargs(self) -> dict[str, Any]:
-        from curation import models
+        from model import model_registry
 
-        spec = models.resolve(self.model)
+        spec = model_registry.resolve(self.model)
         kwargs: dict[str, Any] = dict(
             model=spec.location, tensor_parallel_size=self.tensor_parallel_size,
             dtype=self.dtype or "auto", seed=self.seed, max_model_len=self.max_model_len,

@@ -168,11 +168,11 @@ def decode_yolo(pred: np.ndarray, conf: float = 0.2, iou: float = 0.4, num_class
 
 def resolve_weights(spec: str) -> str:
     """A local ONNX path (or `package:<dist>/<path>`) via the model registry."""
-    from curation import models
+    from model import model_registry
 
-    resolved = models.resolve(spec)
+    resolved = model_registry.resolve(spec)
     if resolved.kind == "hub":
-        raise models.ModelUnavailable(
+        raise model_registry.ModelUnavailable(
             f"YOLO face weights {spec!r} must be a local ONNX file or package:<dist>/<path>; "
             f"export the YOLOv9 face model to ONNX and set yolo_weights to its path")
     return resolved.location
@@ -226,7 +226,7 @@ def make_detector(backend: str = "mtcnn", **options: Any) -> FaceDetector:
         return MtcnnDetector(**options)
     if backend == "yolo":
         if not options.get("weights"):
-            from curation.models import ModelUnavailable
+            from model.model_registry import ModelUnavailable
 
             raise ModelUnavailable("face backend 'yolo' needs weights: the path of a YOLO face "
                                    "model exported to ONNX (e.g. YOLOv9-C face)")

@@ -169,14 +169,14 @@ class GroundingDino:
         import torch
         from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
-        from curation import models
+        from model import model_registry
 
-        self.device = models.device(device)
-        self.dtype = dtype or models.half_dtype_for(self.device)  # default: half precision on GPU only
-        self.processor = models.load(AutoProcessor, spec)
-        self.model = models.load(GroundingDinoForObjectDetection, spec, device=self.device,
+        self.device = model_registry.device(device)
+        self.dtype = dtype or model_registry.half_dtype_for(self.device)  # default: half precision on GPU only
+        self.processor = model_registry.load(AutoProcessor, spec)
+        self.model = model_registry.load(GroundingDinoForObjectDetection, spec, device=self.device,
                                  dtype=self.dtype)
-        self.id = f"grounding_dino:{models.parse(spec).id}"
+        self.id = f"grounding_dino:{model_registry.parse(spec).id}"
         self.max_tokens = int(self.model.config.max_text_len)
         self.floor, self.max_per_word = floor, max_per_word
         self.images_per_forward = images_per_forward

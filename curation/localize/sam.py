@@ -26,13 +26,13 @@ class Sam:
         import torch
         from transformers import SamModel, SamProcessor
 
-        from curation import models
+        from model import model_registry
 
-        self.device = models.device(device)
-        self.dtype = dtype or models.half_dtype_for(self.device)  # default: half precision on GPU only
-        self.processor = models.load(SamProcessor, spec)
-        self.model = models.load(SamModel, spec, device=self.device, dtype=self.dtype)
-        self.id = f"sam:{models.parse(spec).id}"
+        self.device = model_registry.device(device)
+        self.dtype = dtype or model_registry.half_dtype_for(self.device)  # default: half precision on GPU only
+        self.processor = model_registry.load(SamProcessor, spec)
+        self.model = model_registry.load(SamModel, spec, device=self.device, dtype=self.dtype)
+        self.id = f"sam:{model_registry.parse(spec).id}"
         self.images_per_forward = images_per_forward
         self._torch = torch
 

@@ -88,9 +88,11 @@ class BackgroundStage(Stage):
         inp.load()  # once per actor, not on the first clip
         return inp
 
-    def process(self, row: dict) -> Outcome:
-        if not hasattr(self, "_inpainter"):
-            self.setup()
+    def process_batch(self, rows: list[dict]) -> list[Outcome]:
+        return [self.background(row) for row in rows]
+
+    def background(self, row: dict) -> Outcome:
+        """The clip's clean middle-frame background, or an entity-free note saying why not."""
         clip = row["clip_key"]
         entities = row.get("entities") or []
         frame = next((f for f in row.get("frames") or [] if f["frame_index"] == MIDDLE_FRAME), None)

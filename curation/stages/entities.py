@@ -26,7 +26,7 @@ from curation.entities.rules import REASONS as RULE_REASONS
 from curation.entities.rules import RuleResult, apply_rules_batch, spacy_pipeline
 from curation.entities.transformers_backend import DEFAULT_MODEL
 from curation.keys import child_key
-from curation.stage import Outcome, Resources, Stage, merge_outcome, output_schema, to_table
+from curation.stage import Outcome, Resources, Stage
 from warehouse_schemas import registry
 
 REASONS = {
@@ -114,31 +114,22 @@ class EntitiesStage(Stage):
         self.extractor.setup()
         spacy_pipeline()  # the rules' lemmatizer/tagger, loaded once per actor
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        if self.extractor is None:
-            self.setup()
-        rows = batch.to_pylist()
-        if not rows:
-            return to_table([], output_schema(batch.schema, self))
+    def process_batch(self, rows: list[dict]) -> list[dict]:
+        """The backend's answer for every caption of the batch, through the A.2 rules."""
         captions = [r.get("caption") or "" for r in rows]
-        try:
-            raws = self.extractor.extract(captions)
-            if len(raws) != len(captions):
-                raise RuntimeError(f"{len(raws)} outputs for {len(captions)} captions")
-        except Exception as e:  # errors are data: the whole batch is rejected, not raised
-            out = [merge_outcome(r, Outcome.reject("entities_error", f"{type(e).__name__}: {e}"))
-                   for r in rows]
-            return to_table(out, output_schema(batch.schema, self))
-        results = apply_rules_batch(captions, raws)
-        out = [merge_outcome(r, self.decide(r["clip_key"], res, raw))
-               for r, res, raw in zip(rows, results, raws)]
-        return to_table(out, output_schema(batch.schema, self))
-
-    def decide(self, clip_key: str, result: RuleResult, raw: str | None) -> Outcome:
+        raws = self.extractor.extract(captions)
+        if len(raws) != len(captions):
+            raise RuntimeError(f"{len(raws)} outputs for {len(captions)} captions")
         ex = self.extractor
-        values = dict(entities=entity_rows(clip_key, result, ex.id, ex.prompt_hash, raw),
-                      entities_raw=raw, entities_extractor=ex.id,
-                      entities_prompt_hash=ex.prompt_hash)
+        return [dict(entities=entity_rows(row["clip_key"], result, ex.id, ex.prompt_hash, raw),
+                     entities_raw=raw, entities_extractor=ex.id,
+                     entities_prompt_hash=ex.prompt_hash, rule_result=result)
+                for row, result, raw in zip(rows, apply_rules_batch(captions, raws), raws)]
+
+    def decide(self, scores: dict) -> Outcome:
+        """The A.2 rules' verdict (kept with the raw answer, so `reapply` can re-decide)."""
+        values = dict(scores)
+        result: RuleResult = values.pop("rule_result")
         if result.reason is not None:
             return Outcome.reject(result.reason, result.detail, **values)
         return Outcome(values=values)

@@ -109,9 +109,11 @@ class FacesStage(Stage):
     def threshold(self) -> float:
         return DEFAULT_MIN_SCORE.get(self.backend, 0.5) if self.min_score is None else self.min_score
 
-    def process(self, row: dict) -> Outcome:
-        if not hasattr(self, "_detector"):
-            self.setup()
+    def process_batch(self, rows: list[dict]) -> list[Outcome]:
+        return [self.crop_faces(row) for row in rows]
+
+    def crop_faces(self, row: dict) -> Outcome:
+        """The row's face crops; `select_face` is the threshold step, per reference."""
         subjects = {e["word"] for e in row.get("entities") or [] if e["type"] == "subject"}
         frames = {f["frame_index"]: f for f in row.get("frames") or []}
         decoded: dict[int, np.ndarray] = {}

@@ -51,7 +51,11 @@ class FramesStage(Stage):
         if not all(0.0 <= p <= 1.0 for p in self.percentiles):
             raise ValueError(f"percentiles must lie in [0, 1], got {self.percentiles}")
 
-    def process(self, row: dict) -> Outcome:
+    def process_batch(self, rows: list[dict]) -> list[Outcome]:
+        return [self.sample(row) for row in rows]
+
+    def sample(self, row: dict) -> Outcome:
+        """The row's percentile frames (no threshold to decide: a frame is there or not)."""
         start, end = row["start_s"], row["end_s"]
         targets = [start + p * (end - start) for p in self.percentiles]
         try:

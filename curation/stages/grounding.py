@@ -24,7 +24,6 @@ whose subjects is found anywhere is rejected as `subject_not_found`.
 """
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -37,7 +36,7 @@ from curation.localize import sam as sam_mod
 from curation.localize.grounding_dino import Detection, select
 from curation.imaging import box_area, decode_png, pixel_box
 from curation.localize.segments import reference_images
-from curation.stage import Outcome, Resources, Stage, merge_outcome, note, output_schema, to_table
+from curation.stage import Outcome, Resources, Stage, note
 from warehouse_schemas import registry
 
 REASONS = {
@@ -126,7 +125,6 @@ class GroundingStage(Stage):
         for name in ("box_threshold", "text_threshold", "detection_floor", "min_mask_frac"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], not {getattr(self, name)!r}")
-        self._ready = False
 
     # --- models --------------------------------------------------------------------------------
 
@@ -157,43 +155,34 @@ class GroundingStage(Stage):
             import cv2
 
             self.segmenter_id = f"grabcut:opencv-{cv2.__version__}"
-        self._ready = True
 
     # --- the batch -----------------------------------------------------------------------------
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        if not self._ready:
-            self.setup()
-        rows = batch.to_pylist()
-        outcomes: list[Outcome | None] = [None] * len(rows)
+    def process_batch(self, rows: list[dict]) -> list[dict | Outcome | Exception]:
+        """Detect and segment every clip of the batch together; per clip the references,
+        detections and counts (decided by `decide`), or why it could not be localized."""
+        results: list = [None] * len(rows)
         clips: list[_Clip] = []
         for i, row in enumerate(rows):
             try:
                 prepared = self._prepare(i, row)
-            except Exception as e:
-                prepared = _error(e)
-            if isinstance(prepared, Outcome):
-                outcomes[i] = prepared
-            else:
+            except Exception as e:  # stored: the base class turns it into the row's error
+                prepared = e
+            if isinstance(prepared, _Clip):
                 clips.append(prepared)
-        try:
-            self._detect(clips)
-            clips = self._drop_failed(clips, outcomes)
-            for c in clips:
-                c.chosen = [select(d, self.box_threshold, self.text_threshold) for d in c.detections]
-            self._segment(clips)
-            clips = self._drop_failed(clips, outcomes)
-        except Exception as e:  # a failed batched forward pass fails each of its clips, as data
-            for c in clips:
-                outcomes[c.index] = _error(e)
-            clips = []
+            else:
+                results[i] = prepared
+        self._detect(clips)
+        clips = self._drop_failed(clips, results)
         for c in clips:
+            c.chosen = [select(d, self.box_threshold, self.text_threshold) for d in c.detections]
+        self._segment(clips)
+        for c in self._drop_failed(clips, results):
             try:
-                outcomes[c.index] = self._finish(c)
+                results[c.index] = self._finish(c)
             except Exception as e:
-                outcomes[c.index] = _error(e)
-        out = [merge_outcome(row, o) for row, o in zip(rows, outcomes)]
-        return to_table(out, output_schema(batch.schema, self))
+                results[c.index] = e
+        return results
 
     def _prepare(self, index: int, row: dict) -> _Clip | Outcome:
         frames = sorted(row.get("frames") or [], key=lambda f: f["frame_index"])
@@ -265,15 +254,15 @@ class GroundingStage(Stage):
                 c.error = e
 
     @staticmethod
-    def _drop_failed(clips: list[_Clip], outcomes: list) -> list[_Clip]:
+    def _drop_failed(clips: list[_Clip], results: list) -> list[_Clip]:
         for c in clips:
             if c.error is not None:
-                outcomes[c.index] = _error(c.error)
+                results[c.index] = c.error
         return [c for c in clips if c.error is None]
 
     # --- rows out ------------------------------------------------------------------------------
 
-    def _finish(self, c: _Clip) -> Outcome:
+    def _finish(self, c: _Clip) -> dict:
         clip_key = c.row["clip_key"]
         references, detections, notes = [], [], []
         found: dict[str, int] = {}  # phrase -> frames with a reference
@@ -311,27 +300,33 @@ class GroundingStage(Stage):
             reason, detail = c.skipped.get(w) or ("entity_not_found", self._why_not(c, w, empty.get(w, [])))
             notes += [note("entity", reason, detail, entity=e["word"]) for e in ents]
         subject_scores = [d.score for ds in c.detections for d in ds if d.word in c.subjects]
-        values = dict(references=references, detections=detections,
-                      grounding_subjects_found=sum(1 for w in c.subjects if found.get(w)),
-                      grounding_entities_found=sum(1 for w in c.groups if found.get(w)),
-                      grounding_subject_score=max(subject_scores, default=0.0))
-        outcome = self.decide(c.subjects, [w for w in c.subjects if found.get(w)], c.skipped)
-        outcome.values.update(values)
-        outcome.notes = notes
-        return outcome
+        return dict(references=references, detections=detections,
+                    grounding_subjects_found=sum(1 for w in c.subjects if found.get(w)),
+                    grounding_entities_found=sum(1 for w in c.groups if found.get(w)),
+                    grounding_subject_score=max(subject_scores, default=0.0),
+                    subject_words=c.subjects, subjects_localized=[w for w in c.subjects if found.get(w)],
+                    skipped=c.skipped, entity_notes=notes)
 
-    def decide(self, subjects: list[str], found: list[str],
-               skipped: dict[str, tuple[str, str]] | None = None) -> Outcome:
-        """The clip-level rule: pass when a subject (or, if required, every subject) was found."""
+    def decide(self, scores: dict) -> Outcome:
+        """The clip-level rule: pass when a subject (or, if required, every subject) was
+        localized. `scores` holds the written values plus `subject_words`,
+        `subjects_localized` and optionally `skipped` (word -> (reason, detail)) and
+        `entity_notes`."""
+        values = dict(scores)
+        subjects, found = values.pop("subject_words"), values.pop("subjects_localized")
+        skipped, notes = values.pop("skipped", None) or {}, values.pop("entity_notes", [])
+        outcome = Outcome(values=values, notes=notes)
         if not subjects:
-            return Outcome.reject("subject_not_found", "the clip has no subject word to localize")
+            outcome.reason, outcome.detail = "subject_not_found", "the clip has no subject word to localize"
+            return outcome
         missing = [w for w in subjects if w not in found]
         failed = bool(missing) if self.require_all_subjects else not found
-        if not failed:
-            return Outcome()
-        why = "; ".join(f"{w}: {(skipped or {}).get(w, ('entity_not_found',))[0]}" for w in missing)
-        return Outcome.reject("subject_not_found", f"{len(missing)} of {len(subjects)} subject(s) "
-                              f"not localized in any frame ({why})")
+        if failed:
+            why = "; ".join(f"{w}: {skipped.get(w, ('entity_not_found',))[0]}" for w in missing)
+            outcome.reason = "subject_not_found"
+            outcome.detail = (f"{len(missing)} of {len(subjects)} subject(s) not localized in "
+                              f"any frame ({why})")
+        return outcome
 
     def _mask_ok(self, mask: np.ndarray, box, shape) -> bool:
         x0, y0, x1, y1 = pixel_box(box, shape[1], shape[0])
@@ -354,8 +349,3 @@ def _empty() -> dict:
     return dict(references=[], detections=[], grounding_subjects_found=None,
                 grounding_entities_found=None, grounding_subject_score=None)
 
-
-def _error(e: Exception) -> Outcome:
-    last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
-    where = f" ({last.filename.rsplit('/', 1)[-1]}:{last.lineno})" if last else ""
-    return Outcome.reject("grounding_error", f"{type(e).__name__}: {e}{where}", **_empty())

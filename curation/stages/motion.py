@@ -190,14 +190,17 @@ class MotionStage(Stage):
     frozen_max: float = 0.0002  # mean raw speed below: repeated identical frames -> still_image
     resources: Resources = field(default_factory=lambda: Resources(cpus=0.5, batch_size=8))
 
-    def process(self, row: dict) -> Outcome:
+    def process_batch(self, rows: list[dict]) -> list[dict | Outcome]:
+        return [self.score(row) for row in rows]
+
+    def score(self, row: dict) -> dict | Outcome:
         flows = clip_flow(row["source"], row["start_s"], row["end_s"], size=self.size,
                           pair_dt=self.pair_dt, max_pairs=self.max_pairs)
         if not flows:
             return Outcome.reject("too_short_for_motion",
                                   f"no frame pair {self.pair_dt}s apart in the clip",
                                   motion_pairs=0)
-        return self.decide(scores_of(flows))
+        return scores_of(flows)
 
     def decide(self, values: dict) -> Outcome:
         """Apply the thresholds to stored scores (cheap; re-run to re-tune)."""

@@ -32,7 +32,6 @@ length is one float per frame (probabilities and times: 12 bytes/frame, ~1.3 MB 
 """
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Iterator
 
@@ -40,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 
 from curation import keys
-from curation.stage import Outcome, Resources, Stage, merge_outcome, output_schema, to_table
+from curation.stage import Outcome, Resources, Stage
 from curation.video_io import TIME_TOL_S, iter_clip
 
 REASONS = {
@@ -69,9 +68,9 @@ def load_transnet(device: Any = "cpu", spec: str = TRANSNET_SPEC):
     """The pretrained TransNetV2 on `device`, through the model registry."""
     import torch
 
-    from curation import models
+    from model import model_registry
 
-    model = models.load(_transnet_class(), spec, device=device)
+    model = model_registry.load(_transnet_class(), spec, device=device)
     # Channels-last 3D convolutions: same outputs, ~20% less CPU time per window (benchmark).
     return model.to(memory_format=torch.channels_last_3d)
 
@@ -264,28 +263,17 @@ class ShotStage(Stage):
         return {"model": self.model}
 
     def setup(self) -> None:
-        from curation import models
+        from model import model_registry
 
-        dev = models.device(self.device)
+        dev = model_registry.device(self.device)
         self._model = load_transnet(dev, self.model)
-        self._autocast = models.half_dtype_for(dev) if dev.type == "cuda" else None
+        self._autocast = model_registry.half_dtype_for(dev) if dev.type == "cuda" else None
 
-    def process(self, row: dict) -> list[Outcome]:
-        """One row on its own (debugging, tests); the runner calls __call__ on batches."""
-        return self.score_rows([row])[0]
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = batch.to_pylist()
-        outcomes = self.score_rows(rows)
-        out = [merge_outcome(row, o) for row, row_outcomes in zip(rows, outcomes) for o in row_outcomes]
-        return to_table(out, output_schema(batch.schema, self))
-
-    def score_rows(self, rows: list[dict]) -> list[list[Outcome]]:
-        """Stream every row at 48x27 through the model, windows of all rows batched together;
-        decide per row. Frames are never held beyond the windows being scored."""
-        if self._model is None:
-            self.setup()
-        outcomes: list[list[Outcome] | None] = [None] * len(rows)
+    def process_batch(self, rows: list[dict]) -> list[dict | Outcome | list | Exception]:
+        """Stream every row at 48x27 through the model, windows of all rows batched together:
+        per row the filter scores (decided by `decide`), the split shots, or why the row could
+        not be scored. Frames are never held beyond the windows being scored."""
+        results: list = [None] * len(rows)
         scorer = WindowScorer(self._model, self.window_batch, self._autocast)
         times: dict[int, np.ndarray] = {}
         for i, row in enumerate(rows):
@@ -294,26 +282,20 @@ class ShotStage(Stage):
             try:
                 scorer.add(i, _recording_times(decoded, seen))
             except Exception as e:  # errors are data: one unreadable file never fails the batch
-                outcomes[i] = [_error(e)]
+                results[i] = e
                 continue
             if not seen:
                 scorer.drop(i)
-                outcomes[i] = [Outcome.reject(
-                    "empty_clip", f"no frame decoded in [{row['start_s']:.3f}, {row['end_s']:.3f})s")]
+                results[i] = Outcome.reject(
+                    "empty_clip", f"no frame decoded in [{row['start_s']:.3f}, {row['end_s']:.3f})s")
             else:
                 times[i] = np.asarray(seen, np.float64)
         scorer.flush()
         for i, t in times.items():
-            try:
-                outcomes[i] = self._outcomes(rows[i], scorer.result(i, len(t)), t)
-            except Exception as e:
-                outcomes[i] = [_error(e)]
-        return outcomes  # type: ignore[return-value]
-
-    def _outcomes(self, row: dict, probs: np.ndarray, times: np.ndarray) -> list[Outcome]:
-        if self.mode == "split":
-            return self.split(row, probs, times)
-        return [self.decide(self.filter_values(row, probs, times))]
+            probs = scorer.result(i, len(t))
+            results[i] = (self.split(rows[i], probs, t) if self.mode == "split"
+                          else self.filter_values(rows[i], probs, t))
+        return results
 
     # -- filter mode
 
@@ -373,11 +355,3 @@ class ShotStage(Stage):
             for o in out:
                 o.detail = f"{short} shot(s) shorter than {self.min_clip_s:g}s not kept"
         return out
-
-
-def _error(e: Exception) -> Outcome:
-    where = ""
-    if e.__traceback__ is not None:
-        last = traceback.extract_tb(e.__traceback__)[-1]
-        where = f" ({last.filename.rsplit('/', 1)[-1]}:{last.lineno})"
-    return Outcome.reject(f"{ShotStage.name}_error", f"{type(e).__name__}: {e}{where}")

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from curation.stage import Outcome, Resources, Stage, merge_outcome, output_schema, to_table
+from curation.stage import Outcome, Resources, Stage
 from curation.videomae.classes import DESIRABLE, LABELS, SCORE_NAMES, UNDESIRABLE
 from curation.videomae.classes import REASONS as CLASS_REASONS
 from curation.videomae.classes import normalize_label, score_name
@@ -73,23 +73,23 @@ class VideoMAEStage(Stage):
     def setup(self) -> None:
         from transformers import VideoMAEForVideoClassification, VideoMAEImageProcessor
 
-        from curation import models
+        from model import model_registry
         from curation.videomae.data import num_frames_of
 
         if not self.model:
-            raise models.ModelUnavailable(
+            raise model_registry.ModelUnavailable(
                 "the videomae stage needs a fine-tuned checkpoint: run `alchemist train-filter` "
                 "and set stages.videomae.model to its --out, or use undesirable_filter: motion")
-        self._device = models.device(self.device)
-        dtype = models.half_dtype_for(self._device) if self.half else None
-        self._model = models.load(VideoMAEForVideoClassification, self.model,
+        self._device = model_registry.device(self.device)
+        dtype = model_registry.half_dtype_for(self._device) if self.half else None
+        self._model = model_registry.load(VideoMAEForVideoClassification, self.model,
                                   device=self._device, dtype=dtype)
-        self._processor = models.load(VideoMAEImageProcessor, self.model)
+        self._processor = model_registry.load(VideoMAEImageProcessor, self.model)
         self._num_frames = num_frames_of(self._model.config)
         try:
             self._columns = checkpoint_columns(self._model.config.id2label)
         except ValueError as e:
-            raise models.ModelUnavailable(f"{self.model}: {e}") from None
+            raise model_registry.ModelUnavailable(f"{self.model}: {e}") from None
 
     def classify(self, videos: list) -> list[dict]:
         """Uint8 videos `(T, H, W, 3)` -> one {p_<label>: probability} dict per video."""
@@ -121,24 +121,15 @@ class VideoMAEStage(Stage):
         except Exception as e:  # errors are data: one unreadable clip never fails the batch
             return e
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = batch.to_pylist()
+    def process_batch(self, rows: list[dict]) -> list[dict | Exception]:
+        """Class probabilities per clip (clips decoded concurrently, classified together)."""
         with ThreadPoolExecutor(max(1, self.decode_threads)) as pool:
             videos = list(pool.map(self._read, rows))
         ok = [i for i, v in enumerate(videos) if not isinstance(v, Exception)]
-        outcomes: list[Outcome | None] = [
-            Outcome.reject("videomae_error", f"{type(v).__name__}: {v}")
-            if isinstance(v, Exception) else None for v in videos]
-        try:
-            scored = self.classify([videos[i] for i in ok])
-        except Exception as e:  # a model failure rejects the batch's rows, with the reason
-            scored = None
-            for i in ok:
-                outcomes[i] = Outcome.reject("videomae_error", f"{type(e).__name__}: {e}")
-        for i, values in zip(ok, scored or []):
-            outcomes[i] = self.decide(values)
-        merged = [merge_outcome(row, outcome) for row, outcome in zip(rows, outcomes)]
-        return to_table(merged, output_schema(batch.schema, self))
+        results: list = list(videos)
+        for i, values in zip(ok, self.classify([videos[i] for i in ok]) if ok else []):
+            results[i] = values
+        return results
 
     # ------------------------------------------------------------ decision
 

@@ -37,6 +37,7 @@ from curation.videomae.classes import (
     normalize_label,
     score_name,
 )
+from model.media import is_url
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def load_labels(csv_path: str | Path) -> list:
             skipped += 1
             continue
         path = row[path_col].strip()
-        if "://" not in path and not Path(path).is_absolute():
+        if not is_url(path) and not Path(path).is_absolute():
             path = str(csv_path.parent / path)
         items.append(ClipItem(path, _float(row, ("start_s", "start")),
                               _float(row, ("end_s", "end")), label))
@@ -157,14 +158,14 @@ def setup_model(spec: str, device: Any, mean_pooling: bool = True) -> tuple[Any,
     """A VideoMAE classifier with the five-class head, and its image processor."""
     from transformers import VideoMAEForVideoClassification, VideoMAEImageProcessor
 
-    from curation import models
+    from model import model_registry
 
-    model = models.load(
+    model = model_registry.load(
         VideoMAEForVideoClassification, spec, device=device,
         num_labels=len(LABELS), id2label=dict(ID2LABEL), label2id=dict(LABEL2ID),
         use_mean_pooling=mean_pooling, ignore_mismatched_sizes=True,
     )
-    processor = models.load(VideoMAEImageProcessor, spec)
+    processor = model_registry.load(VideoMAEImageProcessor, spec)
     return model, processor
 
 
@@ -348,7 +349,7 @@ def run(cfg: TrainConfig) -> dict:
     import numpy as np
     import torch
 
-    from curation import models
+    from model import model_registry
     from curation.videomae.data import num_frames_of
 
     torch.manual_seed(cfg.seed)
@@ -357,7 +358,7 @@ def run(cfg: TrainConfig) -> dict:
     train_items, val_items = stratified_split(items, cfg.val_fraction, cfg.seed)
     if not train_items:
         raise LabelFileError(f"{cfg.labels}: no training clips after the split")
-    device = models.device(cfg.device)
+    device = model_registry.device(cfg.device)
     model, processor = setup_model(cfg.model, device, cfg.mean_pooling)
     train_set, val_set = setup_data(cfg, train_items, val_items, processor,
                                     num_frames_of(model.config))

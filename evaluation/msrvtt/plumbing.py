@@ -16,7 +16,7 @@ TINY_CLIP = {"frames": 9, "width": 48, "height": 32, "steps": 2}  # smallest cli
 
 
 def run_chain(out: Path, batch_size: int = 2) -> dict[str, dict]:
-    from curation.models import torch_threads
+    from model.model_registry import torch_threads
     from evaluation.msrvtt.builder import build
     from evaluation.msrvtt.evaluator import EvalSettings, evaluate
     from evaluation.msrvtt.generate import GenerateSettings, generate_mode

@@ -1,5 +1,5 @@
 """The models behind the metrics, each loaded through `from_pretrained` from a hub id or a local
-directory (curation.models), batched over many frames, placed on the GPU when there is one.
+directory (model.model_registry), batched over many frames, placed on the GPU when there is one.
 
   ClipEmbedder      CLIP ViT-L/14 image and text embeddings (Text-S, Vid-S)
   SubjectLocator    GroundingDINO Swin-T boxes with the release's word scores + SAM masks
@@ -48,12 +48,12 @@ class ClipEmbedder:
     def __init__(self, spec: str = CLIP_MODEL, device: str = "auto", images_per_forward: int = 32):
         from transformers import AutoProcessor, CLIPModel
 
-        from curation import models
+        from model import model_registry
 
-        self.device = models.device(device)
-        self.processor = models.load(AutoProcessor, spec)
-        self.model = models.load(CLIPModel, spec, device=self.device)
-        self.id = f"clip:{models.parse(spec).id}"
+        self.device = model_registry.device(device)
+        self.processor = model_registry.load(AutoProcessor, spec)
+        self.model = model_registry.load(CLIPModel, spec, device=self.device)
+        self.id = f"clip:{model_registry.parse(spec).id}"
         self.images_per_forward = images_per_forward
 
     def images(self, frames: Sequence[np.ndarray]) -> np.ndarray:
@@ -81,12 +81,12 @@ class DinoEmbedder:
     def __init__(self, spec: str = DINO_MODEL, device: str = "auto", images_per_forward: int = 32):
         from transformers import ViTModel
 
-        from curation import models
+        from model import model_registry
 
-        self.device = models.device(device)
-        self.model = models.load(ViTModel, spec, device=self.device, add_pooling_layer=False)
+        self.device = model_registry.device(device)
+        self.model = model_registry.load(ViTModel, spec, device=self.device, add_pooling_layer=False)
         self.size = int(self.model.config.image_size)  # 224 for DINO ViT-B/16
-        self.id = f"dino:{models.parse(spec).id}"
+        self.id = f"dino:{model_registry.parse(spec).id}"
         self.images_per_forward = images_per_forward
 
     def preprocess(self, square_rgb: np.ndarray) -> np.ndarray:
@@ -145,14 +145,14 @@ class SubjectLocator:
                  box_threshold: float = metrics.BOX_THRESHOLD, images_per_forward: int = 8):
         from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
-        from curation import models
+        from model import model_registry
         from curation.localize.sam import Sam
 
-        self.device = models.device(device)
-        self.processor = models.load(AutoProcessor, grounding)
-        self.model = models.load(GroundingDinoForObjectDetection, grounding, device=self.device)
+        self.device = model_registry.device(device)
+        self.processor = model_registry.load(AutoProcessor, grounding)
+        self.model = model_registry.load(GroundingDinoForObjectDetection, grounding, device=self.device)
         self.sam = Sam(sam, device=device, images_per_forward=images_per_forward, dtype=_torch().float32)
-        self.id = f"grounding_dino:{models.parse(grounding).id}+{self.sam.id}"
+        self.id = f"grounding_dino:{model_registry.parse(grounding).id}+{self.sam.id}"
         self.box_threshold, self.images_per_forward = box_threshold, images_per_forward
 
     def locate(self, frames: Sequence[np.ndarray], words: Sequence[Sequence[str]]) -> list[list[Found]]:
@@ -273,10 +273,10 @@ class RaftFlow:
         import torch
         from torchvision.models.optical_flow import raft_large, raft_small
 
-        from curation import models
+        from model import model_registry
 
-        self.device = models.device(device)
-        path = models.resolve(weights).location
+        self.device = model_registry.device(device)
+        path = model_registry.resolve(weights).location
         self.model = {"large": raft_large, "small": raft_small}[arch](weights=None)
         self.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         self.model.to(self.device).eval()

@@ -161,6 +161,7 @@ class Recorder:
 def test_prompt_is_the_background_word_or_the_empty_scene_prompt(word, prompt):
     stage = BackgroundStage(backend="sd")
     stage._inpainter = Recorder()
+    stage._ready = True  # the recorder stands in for what setup() would load
     (row,) = run(stage, [clip_row(background_word=word)])
     assert stage._inpainter.calls[:2] == (prompt, NEGATIVE_PROMPT)
     assert row["backgrounds"][0]["prompt"] == prompt and row["backgrounds"][0]["word"] == word

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from curation.entities import prompt
-from curation.models import torch_threads
+from model.model_registry import torch_threads
 from curation.entities.tiny import FIT_PAIRS, fit_tiny_mistral, write_tiny_mistral
 from curation.entities.transformers_backend import TransformersExtractor, render
 from curation.entities.vllm_backend import ENTITY_SCHEMA, VllmExtractor
@@ -24,7 +24,7 @@ EXPECTED = [
 
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
-    """Tiny models run fastest on one thread (see curation.models.torch_threads)."""
+    """Tiny models run fastest on one thread (see model.model_registry.torch_threads)."""
     with torch_threads(1):
         yield
 

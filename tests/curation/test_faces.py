@@ -277,7 +277,7 @@ def test_yolo_detector_undoes_the_letterbox():
 
 
 def test_yolo_backend_without_weights_names_the_fix(tmp_path):
-    from curation.models import ModelUnavailable
+    from model.model_registry import ModelUnavailable
 
     with pytest.raises(ModelUnavailable, match="ONNX"):
         make_detector("yolo")
@@ -286,7 +286,7 @@ def test_yolo_backend_without_weights_names_the_fix(tmp_path):
 
 
 def test_stage_with_unavailable_yolo_weights_fails_at_setup():
-    from curation.models import ModelUnavailable
+    from model.model_registry import ModelUnavailable
 
     with pytest.raises(ModelUnavailable):
         FacesStage(backend="yolo", yolo_weights=None).setup()

@@ -262,11 +262,14 @@ def test_subject_found_nowhere_rejects_the_clip(scripted_out):
 
 def test_require_all_subjects_rejects_a_clip_missing_one():
     strict = GroundingStage(detector="offline", segmenter="grabcut", require_all_subjects=True)
-    assert strict.decide(["man", "dog"], ["man"]).reason == "subject_not_found"
-    assert strict.decide(["man", "dog"], ["man", "dog"]).reason is None
+    def verdict(stage, subjects, found):
+        return stage.decide(dict(subject_words=subjects, subjects_localized=found)).reason
+
+    assert verdict(strict, ["man", "dog"], ["man"]) == "subject_not_found"
+    assert verdict(strict, ["man", "dog"], ["man", "dog"]) is None
     lenient = GroundingStage(detector="offline", segmenter="grabcut")
-    assert lenient.decide(["man", "dog"], ["man"]).reason is None
-    assert lenient.decide([], []).reason == "subject_not_found"
+    assert verdict(lenient, ["man", "dog"], ["man"]) is None
+    assert verdict(lenient, [], []) == "subject_not_found"
 
 
 def test_rows_without_frames_are_rejected_not_raised(scripted_stage):

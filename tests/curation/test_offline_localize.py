@@ -26,7 +26,7 @@ CARPHONE = "datasets/data/carphone_pristine.mp4"
 def work_row(source, clip, start_s, end_s, words):
     """A work-table row as the grounding stage receives it: frames from the real frames stage."""
     row = dict(clip_key=clip, source=str(source), start_s=start_s, end_s=end_s)
-    frames = FramesStage().process(row)
+    frames = FramesStage().sample(row)
     assert frames.reason is None, frames.detail
     entities = [dict(entity_key=f"{clip}/{w}", clip_key=clip, word=w, type=t, char_start=0,
                      char_end=len(w), extractor="test") for w, t in words]

@@ -12,9 +12,9 @@ from curation.stages.motion import MotionStage
 class StoredScoresMotion(MotionStage):
     """The real motion thresholds over fixed scores (no video decoding)."""
 
-    def process(self, row):
-        return self.decide({"motion_residual": row["r"], "motion_raw": row["w"],
-                            "motion_residual_mean": row["r"], "motion_moving_frac": 0.5})
+    def process_batch(self, rows):
+        return [{"motion_residual": row["r"], "motion_raw": row["w"],
+                 "motion_residual_mean": row["r"], "motion_moving_frac": 0.5} for row in rows]
 
 
 def _dataset(tmp_path):

@@ -23,7 +23,10 @@ class ToyIngest(Stage):
               pa.field("clip_key", pa.string()), pa.field("start_s", pa.float64()),
               pa.field("end_s", pa.float64()))
 
-    def process(self, row):
+    def process_batch(self, rows):
+        return [self.one(row) for row in rows]
+
+    def one(self, row):
         base = dict(input_key=f"v{row['x']}", video_id=f"v{row['x']}", source=f"/v{row['x']}.mp4",
                     caption="a dog runs")
         if row["x"] % 5 == 0:
@@ -42,7 +45,10 @@ class ToyScore(Stage):
     payload_column = "toy_raw"
     threshold: float = 0.5
 
-    def process(self, row):
+    def process_batch(self, rows):
+        return [self.one(row) for row in rows]
+
+    def one(self, row):
         if row["start_s"] > 0 and row["video_id"] == "v7":
             raise ValueError("decoder exploded")
         value = 0.0 if int(row["video_id"][1:]) % 3 == 0 else 1.0

@@ -199,7 +199,8 @@ def test_bikes_cuts_are_found_on_its_keyframes(stage):
         stream = container.streams.video[0]
         keyframes = [float(p.pts * stream.time_base) for p in container.demux(stream)
                      if p.size and p.is_keyframe][1:]
-    (outcome,) = stage.process(clip_row(BIKES, 0.0, 10.0, "bikes"))
+    (scores,) = stage.process_batch([clip_row(BIKES, 0.0, 10.0, "bikes")])
+    outcome = stage.decide(scores)
     assert outcome.reason == "shot_boundary"
     found = [b["timestamp_s"] for b in outcome.values["shot_boundaries"]]
     assert len(found) == len(keyframes) == 5

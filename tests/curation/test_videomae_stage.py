@@ -220,7 +220,7 @@ def test_missing_or_foreign_checkpoint_names_the_fix(tmp_path):
         VideoMAEImageProcessor,
     )
 
-    from curation.models import ModelUnavailable
+    from model.model_registry import ModelUnavailable
     from curation.videomae.tiny import TINY
 
     with pytest.raises(ModelUnavailable, match="train-filter"):

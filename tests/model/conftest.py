@@ -7,7 +7,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import pytest
 import torch
 
-from curation.models import torch_threads
+from model.model_registry import torch_threads
 from model.config import DIT_CONFIGS
 from model.personalization import Conditioning
 
@@ -38,7 +38,7 @@ def _randomize(module: torch.nn.Module, seed=0, std=0.1) -> torch.nn.Module:
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
-    """One intra-op thread for tiny models (see curation.models.torch_threads); restored
+    """One intra-op thread for tiny models (see model.model_registry.torch_threads); restored
     afterwards so other test folders keep their own setting."""
     with torch_threads(1):
         yield

@@ -1,4 +1,4 @@
-"""Model registry: one way to turn a model spec into a loaded model.
+"""Model registry: one way to turn a model spec into a loaded model, for curation and model alike.
 
 A spec is one of
   - a hub id, optionally pinned: ``IDEA-Research/grounding-dino-tiny`` or ``org/name@<revision>``
@@ -8,6 +8,9 @@ A spec is one of
 
 The standard offline variables (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE) are honoured by
 huggingface_hub itself; we add one clear error line when a model is not available.
+
+It lives in `model/` because the model package must not import curation (docs/architecture.md,
+"Layering"); `ModelUnavailable` is an operator mistake like any other (model/errors.py).
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from curation.errors import OperatorError
+from model.errors import OperatorError
 
 
 class ModelUnavailable(OperatorError, RuntimeError):
