@@ -230,9 +230,9 @@ def test_shot_scoring_memory_does_not_grow_with_clip_length(stage, tmp_path):
         path = _looping_video(tmp_path / f"loop{n}.mp4", n)
         row = clip_row(path, 0.0, n / FPS, f"loop{n}")
         tracemalloc.start()
-        (outcome,) = stage.score_rows([row])[0]
+        (scores,) = stage.process_batch([row])
         peaks[n] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        assert outcome.values["shot_score"] is not None
+        assert scores["shot_score"] is not None
     held_by_long_clip = 3000 * INPUT_WH[0] * INPUT_WH[1] * 3  # what a whole-clip decode holds
     assert peaks[3000] < 1.5 * peaks[250] and peaks[3000] < held_by_long_clip / 2, peaks
