@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from curation.models import torch_threads
+from model.model_registry import torch_threads
 
 STEPS = 6
 THREADS = 1

@@ -144,9 +144,9 @@ class LamaInpainter:
 
     def load(self) -> None:
         if self._net is None:
-            from curation import models
+            from model import model_registry
 
-            self._dev = models.device(self.device)
+            self._dev = model_registry.device(self.device)
             self._net = torch.jit.load(str(lama_file(self.model)), map_location=self._dev).eval()
 
     def __call__(self, image, mask, prompt=None, negative_prompt=None, seed=0):

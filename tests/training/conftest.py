@@ -5,7 +5,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 
-from curation.models import torch_threads
+from model.model_registry import torch_threads
 from training.synthetic import SpriteClip, write_sprite_dataset
 
 PALETTE = ((220, 40, 40), (40, 200, 60), (40, 80, 220), (230, 210, 40))
