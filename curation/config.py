@@ -4,7 +4,7 @@
   shard_size: 32
   undesirable_filter: motion        # motion | videomae | both (issue 4)
   stages:
-    motion: {residual_threshold: 0.6}
+    motion: {residual_min: 0.05}
     grounding: {resources: {gpus: 1, batch_size: 16}}
 
 Every mistake (unknown key, unknown stage or setting, bad value) is one `ConfigError` line that

@@ -65,13 +65,14 @@ def stage_names(config: RunConfig) -> list[str]:
 def build_stages(config: RunConfig) -> list[Stage]:
     """The run's stages in order, checked so that every column a stage reads is written
     by a stage before it (or is a manifest column, for the first)."""
-    profile = PROFILES[config.profile]
-    stages = []
-    for name in stage_names(config):
-        settings = {**profile.get(name, {}), **config.stages.get(name, {})}
-        stages.append(build_stage(name, settings))
+    stages = [build_stage(name, stage_settings(config, name)) for name in stage_names(config)]
     check_columns(stages)
     return stages
+
+
+def stage_settings(config: RunConfig, name: str) -> dict:
+    """A stage's resolved settings in a run: its profile's, then the config's overrides."""
+    return {**PROFILES[config.profile].get(name, {}), **config.stages.get(name, {})}
 
 
 def check_columns(stages: list[Stage], inputs: tuple[str, ...] = tuple(MANIFEST_SCHEMA.names)) -> None:

@@ -1,6 +1,6 @@
 """`alchemist retune`: preview new thresholds on stored scores, without recomputing anything.
 
-Filters store their scores in `clip_scores` before applying a threshold (HOUSE_STYLE
+Filters store their scores in `clip_scores` before applying a threshold (docs/architecture.md,
 "Stages"), so a stage's `decide(values)` can be re-run on the warehouse: this reports which
 clips a new setting would newly reject or newly pass. Newly passing clips never ran the
 stages after this one, so they need a re-curation to get their frames and references.
@@ -14,23 +14,29 @@ from pathlib import Path
 import yaml
 
 from curation import warehouse
-from curation.config import ConfigError, build_stage
+from curation.config import STAGE_CLASSES, ConfigError, RunConfig, build_stage, stage_class
+from curation.profiles import stage_settings
 
-# Stages whose `decide(values)` needs only the scores they put in `clip_scores`.
-RETUNABLE = ("shots", "motion", "videomae")
+
+def retunable_stages() -> tuple[str, ...]:
+    """Stages whose `decide(scores)` needs only the scores they put in `clip_scores`."""
+    return tuple(name for name in STAGE_CLASSES if stage_class(name).retunable)
 
 
 @dataclass
 class RetuneReport:
     stage: str
-    settings: dict
+    settings: dict  # the run's resolved settings with the overrides on top
+    overrides: dict = field(default_factory=dict)
     clips: int = 0  # candidate clips with this stage's scores
     newly_rejected: list[tuple[str, str]] = field(default_factory=list)  # (clip key, reason)
     newly_passing: list[str] = field(default_factory=list)
     reasons_now: Counter = field(default_factory=Counter)
 
     def lines(self, samples: int = 5) -> list[str]:
-        out = [f"stage {self.stage} with {self.settings}: {self.clips} scored clips",
+        out = [f"stage {self.stage}: {self.clips} scored clips, the run's settings with "
+               f"overrides {self.overrides or 'none'}",
+               f"  settings: {self.settings}",
                f"  newly rejected: {len(self.newly_rejected)}",
                *(f"    {k}  {r}" for k, r in self.newly_rejected[:samples]),
                f"  newly passing:  {len(self.newly_passing)} (re-curate them: later stages never ran)",
@@ -60,15 +66,28 @@ def _scores_by_clip(root: Path, stage: str) -> dict[str, dict]:
     return by_clip
 
 
-def retune(root: str | Path, stage_name: str, settings: dict) -> RetuneReport:
-    if stage_name not in RETUNABLE:
+def run_settings(root: Path, stage_name: str) -> dict:
+    """The stage's resolved settings in the run that wrote the dataset (Parquet metadata)."""
+    shards = warehouse.committed_shards(root)
+    if not shards:
+        raise ConfigError(f"{root} has no committed shard to re-tune; run `alchemist curate` first")
+    meta = warehouse.file_metadata(warehouse.table_path(root, "clip_scores", shards[0]))
+    config = RunConfig(**meta.get("config", {}))
+    return stage_settings(config, stage_name)
+
+
+def retune(root: str | Path, stage_name: str, overrides: dict) -> RetuneReport:
+    """Re-run `stage_name`'s decide() on the stored scores with the run's own settings and
+    `overrides` on top."""
+    if stage_name not in retunable_stages():
         raise ConfigError(f"stage {stage_name!r} cannot be re-tuned from clip_scores; "
-                          f"these can: {', '.join(RETUNABLE)}")
-    stage = build_stage(stage_name, settings)
+                          f"these can: {', '.join(retunable_stages())}")
     root = Path(root)
+    settings = {**run_settings(root, stage_name), **overrides}
+    stage = build_stage(stage_name, settings)
     rejected_here = {r["clip_key"] for r in warehouse.read_table(root, "rejections").to_pylist()
                      if r["level"] == "clip" and r["stage"] == stage_name}
-    report = RetuneReport(stage_name, settings)
+    report = RetuneReport(stage_name, settings, overrides)
     for clip, values in sorted(_scores_by_clip(root, stage_name).items()):
         report.clips += 1
         outcome = stage.decide(values)

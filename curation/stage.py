@@ -106,6 +106,9 @@ class Stage:
     scores: ClassVar[tuple[str, ...]] = ()
     payload_column: ClassVar[str | None] = None  # copied to `rejections.payload` when it rejects
     keeps_input_columns: ClassVar[bool] = True  # False: output rows hold only `writes` (ingest)
+    # True when decide() needs nothing but the `scores` stored in clip_scores, so
+    # `alchemist retune` can re-run it on a finished dataset.
+    retunable: ClassVar[bool] = False
 
     resources: Resources = field(default_factory=Resources)
 

@@ -1,7 +1,7 @@
 """The dataset on disk: per-shard publish with a done marker, committed-only reads, `_SUCCESS`.
 
 Layout of a dataset directory:
-  <table>/part-00000.parquet     one file per table per committed shard (HOUSE_STYLE "Schemas")
+  <table>/part-00000.parquet     one file per table per committed shard (docs/architecture.md, "Tables")
   _plan/part-00000.parquet       the manifest rows of each shard (written by `plan`)
   _plan/plan.json                the shard list and the dataset's fingerprint (curation.fingerprint)
   _staging/part-00000.<attempt>/ one attempt at a shard being written; never read

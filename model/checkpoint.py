@@ -8,7 +8,7 @@ A bundle is a directory:
     weights.safetensors    "dit.*" and "vae.*" tensors (and "ema.*" when EMA is on)
     trainer_state.pt       optimizer and RNG state (training checkpoints only; see training/)
 
-The resolved configs are saved inside every checkpoint (HOUSE_STYLE), so loading never
+The resolved configs are saved inside every checkpoint (model/README.md), so loading never
 depends on today's presets, and `read_bundle_config` answers questions about a checkpoint
 (sizes, widths, the text encoder) without reading its weights. Encoders are not copied in:
 the bundle names them (hub id or local directory) and they load through `model.encoders._load`.

@@ -116,7 +116,7 @@ class DiTConfig:
 
 
 DIT_CONFIGS = {
-    "dit-paper": DiTConfig(),  # paper Table 5, about 10.6B parameters
+    "dit-paper": DiTConfig(),  # paper Table 5, about 10.79B parameters
     # Smaller presets share the paper's layout; widths and depths follow DiT's B and S sizes.
     "dit-b": DiTConfig(width=768, depth=12, heads=12, cond_width=768, window_size=None),
     "dit-s": DiTConfig(width=384, depth=12, heads=6, cond_width=384, window_size=None),

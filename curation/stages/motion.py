@@ -177,6 +177,7 @@ class MotionStage(Stage):
         pa.field("motion_pairs", pa.int32()),  # frame pairs measured
     )
     scores: ClassVar[tuple[str, ...]] = SCORES
+    retunable: ClassVar[bool] = True  # decide() reads only the stored scores
 
     # Sampling (our choice): 160 px is enough for global-motion and object-motion
     # statistics and keeps two Farneback passes per pair at ~2 ms.

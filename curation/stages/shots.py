@@ -241,6 +241,7 @@ class ShotStage(Stage):
         pa.field("shot_boundaries", pa.list_(BOUNDARY)),  # transitions found in the input range
     )
     scores: ClassVar[tuple[str, ...]] = ("shot_score",)
+    retunable: ClassVar[bool] = True  # decide() reads only the stored scores
 
     mode: str = "filter"  # "filter" (paper A.1) | "split" (paper 4.1: split long videos into shots)
     threshold: float = 0.5  # TransNetV2's default on single-frame predictions (upstream default)

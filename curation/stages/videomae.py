@@ -46,6 +46,7 @@ class VideoMAEStage(Stage):
     reads: ClassVar[tuple[str, ...]] = ("source", "start_s", "end_s")
     writes: ClassVar[tuple[pa.Field, ...]] = tuple(pa.field(s, pa.float32()) for s in SCORE_NAMES)
     scores: ClassVar[tuple[str, ...]] = SCORE_NAMES
+    retunable: ClassVar[bool] = True  # decide() reads only the stored scores
 
     # A fine-tuned five-class checkpoint: the `--out` of `alchemist train-filter`, or a hub id.
     model: str = ""

@@ -17,7 +17,7 @@ class StoredScoresMotion(MotionStage):
                  "motion_residual_mean": row["r"], "motion_moving_frac": 0.5} for row in rows]
 
 
-def _dataset(tmp_path):
+def _dataset(tmp_path, config=None):
     import pyarrow as pa
 
     rows = pa.table({"input_key": ["a", "b", "c"], "video_id": ["a", "b", "c"], "source": ["x"] * 3,
@@ -28,7 +28,7 @@ def _dataset(tmp_path):
 
     stage = StoredScoresMotion(resources=Resources())
     work = apply_stage(stage, rows)
-    warehouse.write_shard(tmp_path, 0, route(work, [stage], {}), {"config": {}})
+    warehouse.write_shard(tmp_path, 0, route(work, [stage], {}), {"config": config or {}})
     return tmp_path
 
 
@@ -54,3 +54,20 @@ def test_only_score_threshold_stages_and_known_settings(tmp_path):
         retune(root, "motion", {"residual_mn": 0.1})
     with pytest.raises(ConfigError, match="NAME=VALUE"):
         parse_settings(["residual_min"])
+
+
+def test_the_runs_own_settings_are_the_base_and_overrides_go_on_top(tmp_path):
+    run_config = {"profile": "offline", "stages": {"motion": {"residual_min": 0.1}}}
+    root = _dataset(tmp_path, run_config)
+    as_run = retune(root, "motion", {})  # the stored verdicts used 0.05: the run says 0.1
+    assert as_run.settings["residual_min"] == 0.1
+    assert as_run.newly_rejected == [("b:0-1000", "still_image")]
+    on_top = retune(root, "motion", {"raw_min": 0.001})
+    assert on_top.settings["residual_min"] == 0.1 and on_top.settings["raw_min"] == 0.001
+    assert on_top.overrides == {"raw_min": 0.001}
+
+
+def test_retunable_stages_are_those_whose_decision_needs_only_stored_scores():
+    from curation.retune import retunable_stages
+
+    assert set(retunable_stages()) == {"shots", "motion", "videomae"}
