@@ -12,7 +12,7 @@ TINY = dict(vocab_size=32, hidden_size=8, num_hidden_layers=1, num_attention_hea
 
 @pytest.mark.parametrize("safe", [True, False])
 def test_pickled_weights_are_refused(tmp_path, safe):
-    from curation.models import ModelUnavailable, load
+    from model.model_registry import ModelUnavailable, load
 
     model = BertModel(BertConfig(**TINY))
     if safe:
@@ -31,7 +31,7 @@ def test_pickled_weights_are_refused(tmp_path, safe):
 def test_tokenizers_and_processors_are_not_asked_for_weights():
     from transformers import AutoModel, AutoTokenizer, BertTokenizerFast
 
-    from curation.models import loads_weights
+    from model.model_registry import loads_weights
 
     assert loads_weights(BertModel) and loads_weights(AutoModel)
     assert not loads_weights(AutoTokenizer) and not loads_weights(BertTokenizerFast)
