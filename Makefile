@@ -56,5 +56,15 @@ bench: install
 bench-personalization: install
 	$(BIN)/python -m evaluation.msrvtt.plumbing --out bench_personalization_out
 
+# Mutation testing, outside CI (CPU-heavy): the mutants of curation/warehouse.py, route.py,
+# runner.py, keys.py, inspect.py and every stage's `decide` (config: [tool.mutmut] in
+# pyproject.toml); prints the kill rate and lists the surviving mutants.
+MUTANTS := "curation.warehouse.*" "curation.route.*" "curation.runner.*" "curation.keys.*" \
+	"curation.inspect.*" "curation.stages.*decide__mutmut*"
+mutation: install
+	rm -rf mutants
+	nice $(BIN)/mutmut run --max-children 2 $(MUTANTS) || true
+	$(BIN)/python -m benchmark.mutation_report
+
 clean:
-	rm -rf demo_out .airflow bench_results.md .pytest_cache bench_personalization_out test-artifacts
+	rm -rf demo_out .airflow bench_results.md .pytest_cache bench_personalization_out test-artifacts mutants

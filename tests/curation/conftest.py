@@ -62,3 +62,47 @@ def serve_dir():
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+def _png(mode: str) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((6, 5, len(mode)), 200, np.uint8).squeeze(), mode).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def table_rows():
+    """`table_rows(name, n, shard, **columns)`: `n` valid rows of warehouse table `name`.
+
+    Strings carry the shard and row (`v<shard>:<i>000-<i+1>000`), PNG columns are real images
+    (`mask_png` grey, others RGBA), numbers count up; `columns` gives explicit values instead."""
+    import pyarrow as pa
+
+    from curation.warehouse import is_image_column
+    from warehouse_schemas import registry
+
+    def rows(name: str, n: int, shard: int = 0, **columns) -> pa.Table:
+        schema = registry.schema(name)
+        arrays = []
+        for f in schema:
+            if f.name in columns:
+                values = columns[f.name]
+            elif is_image_column(f):
+                values = [_png("L" if f.name == "mask_png" else "RGBA")] * n
+            elif pa.types.is_string(f.type):
+                values = [f"v{shard}:{i}000-{i + 1}000" for i in range(n)]
+            elif pa.types.is_fixed_size_list(f.type):
+                values = [[0.0] * f.type.list_size] * n
+            elif pa.types.is_boolean(f.type):
+                values = [i % 2 == 0 for i in range(n)]
+            else:
+                values = list(range(n))
+            arrays.append(pa.array(values, f.type))
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+    return rows

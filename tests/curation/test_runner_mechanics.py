@@ -62,7 +62,9 @@ ROWS = pa.table({"x": list(range(10))})
 
 
 def test_route_keeps_the_table_contract():
-    tables = route(execute_local(STAGES, ROWS), STAGES, {"undesirable_filter": "motion"})
+    tables = route(execute_local(STAGES, ROWS), STAGES, {"undesirable_filter": "both"})
+    clips = tables["clips"].to_pylist()
+    assert clips and all(c["undesirable_filter"] == "both" for c in clips)  # provenance: which filter ran
     rejections = tables["rejections"].to_pylist()
     inputs = [r for r in rejections if r["level"] == "input"]
     assert sorted(r["key"] for r in inputs) == ["v0", "v5"]

@@ -3,7 +3,6 @@ import io
 import json
 import os
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -13,37 +12,18 @@ from curation import warehouse
 from warehouse_schemas import registry
 
 
-def _png(mode: str = "RGBA") -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.full((6, 5, len(mode)), 200, np.uint8).squeeze(), mode).save(buf, "PNG")
-    return buf.getvalue()
+@pytest.fixture
+def shard(table_rows):
+    def write(root, shard: int, clips: int = 2, refs: int = 1) -> dict:
+        tables = {"clips": table_rows("clips", clips, shard), "references": table_rows("references", refs, shard)}
+        return warehouse.write_shard(root, shard, tables, {"config": {}})
+
+    return write
 
 
-def _rows(name: str, n: int, shard: int) -> pa.Table:
-    """`n` valid rows of table `name`: strings carry the shard and row, PNG columns real images."""
-    schema = registry.schema(name)
-    columns = []
-    for f in schema:
-        if warehouse.is_image_column(f):
-            values = [_png("L" if f.name == "mask_png" else "RGBA")] * n
-        elif pa.types.is_string(f.type):
-            values = [f"v{shard}:{i}000-{i + 1}000" for i in range(n)]
-        elif pa.types.is_fixed_size_list(f.type):
-            values = [[0.0] * f.type.list_size] * n
-        else:
-            values = list(range(n))
-        columns.append(pa.array(values, f.type))
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
-def _shard(root, shard: int, clips: int = 2, refs: int = 1) -> dict:
-    return warehouse.write_shard(root, shard, {"clips": _rows("clips", clips, shard), "references": _rows("references", refs, shard)},
-                                 {"config": {}})
-
-
-def test_every_committed_shard_has_one_file_per_table_and_empty_ones_hold_no_row_group(tmp_path):
-    _shard(tmp_path, 0, clips=2, refs=0)
-    _shard(tmp_path, 1, clips=0, refs=1)
+def test_every_committed_shard_has_one_file_per_table_and_empty_ones_hold_no_row_group(shard, tmp_path):
+    shard(tmp_path, 0, clips=2, refs=0)
+    shard(tmp_path, 1, clips=0, refs=1)
     for name in ("clips", "references"):
         assert sorted(p.name for p in (tmp_path / name).iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
     assert pq.ParquetFile(tmp_path / "references" / "part-00000.parquet").metadata.num_row_groups == 0
@@ -54,26 +34,26 @@ def test_every_committed_shard_has_one_file_per_table_and_empty_ones_hold_no_row
     assert Image.open(io.BytesIO(refs["rgba_png"][0].as_py())).mode == "RGBA"
 
 
-def test_png_columns_are_hugging_face_images_on_disk(tmp_path):
-    _shard(tmp_path, 0)
+def test_png_columns_are_hugging_face_images_on_disk(shard, tmp_path):
+    shard(tmp_path, 0)
     schema = pq.read_schema(tmp_path / "references" / "part-00000.parquet")
     assert schema.field("rgba_png").type == warehouse.IMAGE_STORAGE
     features = json.loads(schema.metadata[b"huggingface"])["info"]["features"]
     assert features == {"rgba_png": {"_type": "Image"}, "mask_png": {"_type": "Image"}}
 
 
-def test_an_attempt_never_touches_another_attempts_staging(tmp_path):
+def test_an_attempt_never_touches_another_attempts_staging(shard, tmp_path):
     others = [tmp_path / "_staging" / "part-00000" / "clips.parquet",
               tmp_path / "_staging" / "part-00000.zombie" / "clips.parquet"]
     for f in others:
         f.parent.mkdir(parents=True)
         f.write_bytes(b"still being written")
-    _shard(tmp_path, 0)
+    shard(tmp_path, 0)
     assert all(f.read_bytes() == b"still being written" for f in others)
     assert sorted(p.name for p in (tmp_path / "_staging").iterdir()) == ["part-00000", "part-00000.zombie"]
 
 
-def test_files_and_folders_reach_the_disk_before_the_done_marker(tmp_path, monkeypatch):
+def test_files_and_folders_reach_the_disk_before_the_done_marker(shard, tmp_path, monkeypatch):
     events = []
     real_fsync, real_replace = os.fsync, os.replace
 
@@ -87,7 +67,7 @@ def test_files_and_folders_reach_the_disk_before_the_done_marker(tmp_path, monke
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
-    _shard(tmp_path, 0)
+    shard(tmp_path, 0)
     marker = [i for i, e in enumerate(events) if e == ("replace", str(tmp_path / "_done" / "part-00000.json"))]
     assert len(marker) == 1
     before = events[:marker[0]]
@@ -99,11 +79,11 @@ def test_files_and_folders_reach_the_disk_before_the_done_marker(tmp_path, monke
     assert events[marker[0] + 1] == ("fsync", str(tmp_path / "_done"))
 
 
-def test_commit_removes_files_of_no_committed_shard_and_the_glob_is_exact(tmp_path):
+def test_commit_removes_files_of_no_committed_shard_and_the_glob_is_exact(shard, tmp_path):
     import duckdb
 
-    _shard(tmp_path, 0, clips=3)
-    _shard(tmp_path, 1, clips=2)
+    shard(tmp_path, 0, clips=3)
+    shard(tmp_path, 1, clips=2)
     stray = tmp_path / "clips" / "part-00007.parquet"  # another plan's shard, never committed
     stray.write_bytes((tmp_path / "clips" / "part-00000.parquet").read_bytes())
     success = warehouse.commit(tmp_path, [0, 1], {"config": {}})
@@ -114,9 +94,9 @@ def test_commit_removes_files_of_no_committed_shard_and_the_glob_is_exact(tmp_pa
     assert success["counts"] == {"clips": 5, "references": 2}
 
 
-def test_a_committed_shard_with_a_missing_file_is_an_error(tmp_path):
-    _shard(tmp_path, 0)
-    _shard(tmp_path, 1)
+def test_a_committed_shard_with_a_missing_file_is_an_error(shard, tmp_path):
+    shard(tmp_path, 0)
+    shard(tmp_path, 1)
     (tmp_path / "clips" / "part-00001.parquet").unlink()
     with pytest.raises(warehouse.DatasetError, match=r"part-00001.parquet is missing.*delete .*_done/part-00001.json"):
         warehouse.read_table(tmp_path, "clips")
@@ -125,26 +105,26 @@ def test_a_committed_shard_with_a_missing_file_is_an_error(tmp_path):
     assert not (tmp_path / "_SUCCESS").exists()
 
 
-def test_a_file_overwritten_by_another_attempt_after_the_marker_is_detected(tmp_path):
-    _shard(tmp_path, 0, clips=2)
+def test_a_file_overwritten_by_another_attempt_after_the_marker_is_detected(shard, tmp_path):
+    shard(tmp_path, 0, clips=2)
     marker = warehouse.shard_marker(tmp_path, 0)
-    _shard(tmp_path, 0, clips=3)  # a zombie attempt republishes the shard ...
+    shard(tmp_path, 0, clips=3)  # a zombie attempt republishes the shard ...
     warehouse.write_durable(warehouse.marker_path(tmp_path, 0), json.dumps(marker).encode())  # ... under the old marker
     with pytest.raises(warehouse.DatasetError, match="overwritten by another attempt"):
         warehouse.read_table(tmp_path, "clips")
 
 
-def test_a_full_disk_is_one_line_naming_the_fix(tmp_path, monkeypatch):
+def test_a_full_disk_is_one_line_naming_the_fix(shard, tmp_path, monkeypatch):
     import errno
 
-    _shard(tmp_path, 0)
+    shard(tmp_path, 0)
 
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", "x.parquet")
 
     monkeypatch.setattr(warehouse, "_stage_table", no_space)
     with pytest.raises(warehouse.DatasetError, match="No space left on device.*committed shards are kept"):
-        _shard(tmp_path, 1)
+        shard(tmp_path, 1)
     assert warehouse.committed_shards(tmp_path) == [0]
     assert not list((tmp_path / "_staging").iterdir())
 
