@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
 
-.PHONY: install demo test bench bench-personalization browser airflow up down clean
+.PHONY: install demo test bench bench-personalization toy toy-ablation browser airflow up down clean
 
 install: $(STAMP)
 
@@ -50,6 +50,14 @@ down:
 
 bench: install
 	$(BIN)/python -m benchmark.run --out bench_results.md
+	$(MAKE) toy
+
+# Toy personalization checks through our trainer (training/toy.py): sprite colour, then binding.
+toy: install
+	$(BIN)/python -m training.toy --out toy_out
+
+toy-ablation: install
+	$(BIN)/python -m training.toy --out toy_out --ablation
 
 # build -> generate -> eval on a small MSR-VTT-like set with tiny random models: a chain test
 # (meaningless scores); see README "MSRVTT-Personalization".
@@ -67,4 +75,4 @@ mutation: install
 	$(BIN)/python -m benchmark.mutation_report
 
 clean:
-	rm -rf demo_out .airflow bench_results.md .pytest_cache bench_personalization_out test-artifacts mutants
+	rm -rf demo_out .airflow bench_results.md .pytest_cache bench_personalization_out test-artifacts mutants toy_out

@@ -46,6 +46,8 @@ GEOMETRY = ("temporal_compression", "spatial_compression", "latent_channels")
 
 def _describe_vae(vae, vae_spec: str | None) -> dict:
     geometry = {name: int(getattr(vae, name)) for name in GEOMETRY}
+    if hasattr(vae, "bundle_description"):  # e.g. the toy's pixel space (training/toy.py)
+        return vae.bundle_description() | {"geometry": geometry}
     if isinstance(vae, CausalVAE):
         return {"kind": "magvit", "config": vae.cfg.to_dict(), "geometry": geometry}
     if isinstance(vae, DiffusersVideoVAE):

@@ -40,6 +40,7 @@ BUCKET_PRESETS = {
     # CPU: the tiny autoencoder (4x8x8) takes 1 + 4k frames and multiples of 16 px.
     "cpu-tiny": (Bucket(5, 32, 32, 2, 1.0),),
     "cpu-two": (Bucket(5, 32, 32, 2, 0.7), Bucket(9, 16, 32, 4, 0.3)),
+    "toy": (Bucket(4, 16, 16, 32, 1.0),),  # training/toy.py: pixel space, batch 32
 }
 
 

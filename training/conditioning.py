@@ -35,7 +35,7 @@ def sample_rng(seed: int, step: int, index: int) -> np.random.Generator:
 
 
 def max_slots(cfg: ConditioningConfig) -> int:
-    return cfg.max_entities * cfg.max_images + 1
+    return cfg.max_entities * cfg.max_images + (cfg.background_prob > 0)
 
 
 def candidates(record: ClipRecord, cfg: ConditioningConfig) -> list[dict]:
@@ -60,8 +60,9 @@ def draw_conditions(record: ClipRecord, cfg: ConditioningConfig, rng: np.random.
     slots = []
     if pool:
         n_entities = int(rng.integers(cfg.min_entities, cfg.max_entities + 1))
-        for _ in range(n_entities):
-            entity = pool[rng.integers(len(pool))]
+        chosen = [pool[i] for i in rng.permutation(len(pool))] if cfg.all_entities else [
+            pool[rng.integers(len(pool))] for _ in range(n_entities)]
+        for entity in chosen:
             n_images = int(rng.integers(1, cfg.max_images + 1))
             slots += draw_images(record, entity["word"], n_images, cfg, rng)
     if record.background is not None and rng.random() < cfg.background_prob:

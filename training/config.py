@@ -27,6 +27,7 @@ class ConditioningConfig:
     background_prob: float = 0.5  # paper A.3 "with a probability of 50%"
     face_rate: float = 0.5  # ours: share of a human subject's images drawn from its face crops
     objects: bool = True  # ours: objects are conditional entities like subjects (A.3 names "subjects")
+    all_entities: bool = False  # the binding toy: every entity once, in random order (not A.3)
 
 
 @dataclass(frozen=True)

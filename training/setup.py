@@ -20,10 +20,21 @@ def encoder_configs(cfg: TrainConfig, run_dir: Path) -> dict:
         from model.tiny import write_tiny_model_checkpoints
 
         paths = write_tiny_model_checkpoints(Path(run_dir) / "encoders")
-        text_spec, image_spec = paths["t5"], image_spec or paths[cfg.image_encoder]
+        text_spec, image_spec = paths["t5"], image_spec or paths.get(cfg.image_encoder)
     return {"text": TextEncoderConfig(spec=str(text_spec), max_length=cfg.text_max_length).to_dict(),
             "image": ImageEncoderConfig(kind=cfg.image_encoder, spec=image_spec and str(image_spec),
                                         image_size=cfg.image_size).to_dict()}
+
+
+def build_image_encoder(encoders: dict):
+    """The frozen image encoder (paper Table 6), or the toy's fixed patchify ("patches")."""
+    from model.encoders import ImageEncoder, ImageEncoderConfig
+
+    if encoders["image"]["kind"] == "patches":
+        from training.toy import PatchEncoder
+
+        return PatchEncoder()
+    return ImageEncoder(ImageEncoderConfig(**encoders["image"]))
 
 
 def build_autoencoder(cfg: TrainConfig):
@@ -32,6 +43,10 @@ def build_autoencoder(cfg: TrainConfig):
     from model.checkpoint import load_vae
     from model.config import VAE_CONFIGS
 
+    if cfg.vae == "pixels":
+        from training.toy import PixelSpace
+
+        return PixelSpace()
     if cfg.vae in VAE_CONFIGS:
         torch.manual_seed(cfg.seed)
         return CausalVAE(VAE_CONFIGS[cfg.vae]).eval().requires_grad_(False)

@@ -31,7 +31,7 @@ class Run:
 
     def __init__(self, cfg: TrainConfig, datasets: list[str], run_dir: Path, rank: int = 0, world: int = 1):
         from model.config import FlowConfig, SamplerConfig
-        from model.encoders import ImageEncoder, ImageEncoderConfig, TextEncoder, TextEncoderConfig
+        from model.encoders import TextEncoder, TextEncoderConfig
         from model.rectified_flow import RectifiedFlow
         from training import setup
         from training.augment import AugmentConfig
@@ -45,7 +45,7 @@ class Run:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.encoders = setup.encoder_configs(cfg, self.run_dir)
         self.text = TextEncoder(TextEncoderConfig(**self.encoders["text"]))
-        self.image = ImageEncoder(ImageEncoderConfig(**self.encoders["image"]))
+        self.image = setup.build_image_encoder(self.encoders)
         self.vae = setup.build_autoencoder(cfg)
         self.dit = setup.build_dit(cfg, self.vae, self.text.dim, self.image.dim)
         self.trainable = setup.set_trainable(self.dit, cfg.trains)
