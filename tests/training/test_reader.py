@@ -66,3 +66,25 @@ def test_missing_source_is_a_counted_skip(tmp_path):
         assert len(samples) == bucket.batch and all(s.key != "v0001:0-375" for s in samples)
     assert run.skips.to_dict()["source_missing"] >= 2  # once per epoch
     assert run.skips.examples["source_missing"] == "v0001:0-375"
+
+
+def test_word_beyond_the_token_limit_is_a_counted_skip_reason(sprite_dataset, tmp_path):
+    from dataclasses import replace
+
+    from model.encoders import TextEncoderConfig, load_tokenizer
+    from model.tiny import write_tiny_model_checkpoints
+    from training.buckets import buckets
+    from training.conditioning import sample_rng
+    from training.config import ConditioningConfig
+    from training.samples import SampleBuilder, Skip
+
+    tokenizer = load_tokenizer(TextEncoderConfig(spec=write_tiny_model_checkpoints(tmp_path)["t5"]))
+    builder = SampleBuilder(tokenizer, 16, ConditioningConfig(background_prob=0.0), None)
+    record, _ = next(CuratedReader([sprite_dataset]).records())
+    word = record.entities[0]["word"]
+    long = replace(record, caption="far away " * 20 + record.caption)
+    bucket = buckets("cpu-tiny")[0]
+    assert builder.build(record, bucket, 0, sample_rng(0, 0, 0), materialize=False).positions
+    with pytest.raises(Skip) as skip:
+        builder.build(long, bucket, 0, sample_rng(0, 0, 0), materialize=False)
+    assert skip.value.reason == "word_beyond_token_limit" and word in str(skip.value)
