@@ -56,7 +56,7 @@ def test_duplicates_are_marked_across_the_whole_manifest(tmp_path):
     assert all("first appears at manifest row 1" in d for d in marked.values())
 
 
-def test_a_late_duplicate_is_rejected_once_and_the_dataset_balances(tmp_path):
+def test_cli_rejects_a_late_duplicate_once_and_the_dataset_balances(tmp_path):
     videos = [f"v{i}.mp4" for i in range(6)] + ["v0.mp4"]
     out = tmp_path / "ds"
     result = _curate(tmp_path, _manifest(tmp_path / "m.csv", videos), out, 2)
@@ -103,7 +103,7 @@ def test_resume_refuses_other_code_and_other_resolved_settings(tmp_path, monkeyp
     assert plan(manifest, out, RunConfig(stages={"motion": {"resources": {"actors": 3}}})) == [0]
 
 
-def test_new_version_starts_a_new_dataset_directory(tmp_path):
+def test_cli_new_version_starts_a_new_dataset_directory(tmp_path):
     manifest = _manifest(tmp_path / "m.csv", ["a.mp4", "b.mp4"])
     out = tmp_path / "ds"
     assert _curate(tmp_path, manifest, out, 1).returncode == 0
