@@ -21,6 +21,7 @@ MODULES = [
     "benchmark.videomae_bench",
     "benchmark.personalization_bench",
     "benchmark.scale_bench",
+    "benchmark.motion_bench",
 ]
 COLUMNS = ["benchmark", "metric", "value", "unit", "notes"]
 

@@ -110,6 +110,7 @@ def _add_plugin_commands(sub) -> None:
     One import and one line per command, so parallel additions merge cleanly."""
     from curation.cost.cli import add_cost_parser
     from curation.entities.eval_cli import add_eval_entities_parser
+    from curation.motion_eval import add_eval_filter_parser
     from curation.videomae.label_sample import add_label_sample_parser
     from curation.videomae.train import add_train_filter_parser
     from evaluation.msrvtt.cli import add_bench_parser
@@ -126,6 +127,7 @@ def _add_plugin_commands(sub) -> None:
         add_cost_parser,
         add_train_parser,
         add_encode_parser,
+        add_eval_filter_parser,
     ):
         add(sub)
 

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from curation import synthetic
+from curation import synthetic_motion as sm
 from curation.stages.motion import (
     REASONS,
     MotionStage,
@@ -58,8 +59,10 @@ def test_pans_and_zooms_over_photos_are_still_images(clips):
     for name, row in zip(names, out):
         assert (row["status"], row["reason"]) == ("rejected", "still_image"), (name, row)
         assert row["motion_residual"] < MotionStage.residual_min
-    # the camera motion is large: raw magnitude alone could not reject the pans
-    assert min(out[0]["motion_raw"], out[1]["motion_raw"]) > 10 * MotionStage.raw_min
+        assert row["motion_changed_frac"] < MotionStage.changed_min
+    # the camera motion is large and steady: raw magnitude alone could not reject the pans
+    assert min(out[0]["motion_raw"], out[1]["motion_raw"]) > 20 * MotionStage.frozen_max
+    assert min(out[0]["motion_camera_steadiness"], out[1]["motion_camera_steadiness"]) > MotionStage.steady_min
 
 
 def test_moving_objects_and_real_video_pass(clips):
@@ -68,8 +71,8 @@ def test_moving_objects_and_real_video_pass(clips):
     out = _run(MotionStage(), rows)
     for row in out:
         assert row["status"] == "ok", row
-        assert row["motion_residual"] > 2 * MotionStage.residual_min
-        assert row["motion_pairs"] == MotionStage.max_pairs
+        assert row["motion_changed_frac"] > 2 * MotionStage.changed_min
+        assert row["motion_pairs"] == MotionStage.max_pairs * len(MotionStage.spacings)
         assert 0.0 < row["motion_moving_frac"] < 1.0
 
 
@@ -84,19 +87,8 @@ def test_clip_window_is_respected(clips, tmp_path):
     assert second["status"] == "ok"
 
 
-def test_decide_retunes_from_stored_scores_without_video():
-    stage = MotionStage()
-    scores = dict(motion_residual=0.03, motion_residual_mean=0.002, motion_raw=0.1,
-                  motion_moving_frac=0.01, motion_pairs=8)
-    assert stage.decide(scores).reason == "still_image"
-    assert MotionStage(residual_min=0.02).decide(scores).reason is None
-    assert stage.decide({**scores, "motion_residual": 0.2, "motion_raw": 0.001}).reason == "slight_motion"
-    assert stage.decide({**scores, "motion_raw": 0.0}).reason == "still_image"  # frozen frames
-    assert set(stage.decide(scores).values) >= set(MotionStage.scores)
-
-
 def test_short_and_missing_clips_are_rejected_not_raised(clips, tmp_path):
-    out = _run(MotionStage(), [dict(source=clips["mover_brick"], start_s=1.0, end_s=1.1),
+    out = _run(MotionStage(), [dict(source=clips["mover_brick"], start_s=1.0, end_s=1.05),
                                dict(source=tmp_path / "nope.mp4", end_s=2.0)])
     assert out[0]["reason"] == "too_short_for_motion" and out[0]["motion_pairs"] == 0
     assert out[1]["reason"] == "motion_error" and out[1]["motion_residual"] is None
@@ -119,5 +111,110 @@ def test_pair_times_and_aggregation():
     assert len(pairs) == 8 and all(1.0 <= a < b <= 3.0 and abs(b - a - 0.2) < 1e-9 for a, b in pairs)
     assert pair_times(0.0, 0.1, 0.2, 8) == []
     assert len(pair_times(0.0, 0.5, 0.2, 8)) == 2
-    s = scores_of([PairFlow(0.1, 0.01, 0.05, 0.2), PairFlow(0.3, 0.03, 0.15, 0.4)])
-    assert s["motion_residual"] == pytest.approx(0.2) and s["motion_pairs"] == 2
+    short = [PairFlow(0.3, 0.02, 0.02, 0.01, 0.2, 0.01), PairFlow(0.5, 0.03, 0.03, 0.02, 0.3, 0.02),
+             PairFlow(9.0, 0.9, 0.9, 0.9, 0.9, 0.9)]  # one pair whose camera estimate failed
+    long = [PairFlow(0.1, 0.01, 0.005, 0.004, 0.1, 0.04), PairFlow(0.1, 0.01, 0.007, 0.006, 0.1, 0.06)]
+    s = scores_of({0.32: long, 0.08: short})
+    assert s["motion_residual"] == pytest.approx(0.5)  # median over pairs, best spacing
+    assert s["motion_changed_frac"] == pytest.approx(0.05)  # the spacing that sees most change
+    assert s["motion_raw"] == pytest.approx(0.006)  # the longest spacing: shake does not add up
+    assert s["motion_camera_steadiness"] == pytest.approx(0.005 / 0.02)
+    assert s["motion_pairs"] == 5
+
+
+# ---------------------------------------------------------------- decision paths on constructed clips
+
+
+def _spec(kind: str, label: str, **params) -> sm.ClipSpec:
+    return sm.ClipSpec(split="train", kind=kind, label=label, seed=params.pop("seed", 11),
+                       hw=params.pop("hw", (120, 160)), crf=params.pop("crf", 23),
+                       background=params.pop("background", "photo:astronaut"), **params)
+
+
+CONSTRUCTED = {
+    # the issue's failures: a flat-coloured mover over a flat wall, a fast textured mover
+    # over fine grain (4+ px per frame at 160 px)
+    "mover_over_flat": (_spec("mover", "desirable", background="flat", area=0.03, speed=0.15,
+                              path="straight"), None),
+    "fast_mover_over_fine_texture": (_spec("mover", "desirable", background="noise", area=0.02,
+                                           speed=0.7, textured=True, path="curved", hw=(240, 320)), None),
+    "slow_pan_with_mover": (_spec("mover", "desirable", background="mosaic", area=0.05, speed=0.1,
+                                  path="curved", camera_pan=0.04), None),
+    "pan_over_photo": (_spec("pan", "still_image", speed=0.3), "still_image"),
+    "static_photo_with_noise": (_spec("static_noise", "still_image", noise_sigma=4.0, crf=28),
+                                "still_image"),
+    "camera_shake": (_spec("shake", "slight_motion", shake_px=1.0, background="photo:coffee"),
+                     "slight_motion"),
+}
+
+
+@pytest.fixture(scope="module")
+def constructed(tmp_path_factory) -> dict[str, dict]:
+    folder = tmp_path_factory.mktemp("constructed")
+    names = list(CONSTRUCTED)
+    rows = [dict(source=sm.write(CONSTRUCTED[n][0], folder), end_s=sm.N_FRAMES / sm.FPS) for n in names]
+    return dict(zip(names, _run(MotionStage(), rows)))
+
+
+@pytest.mark.parametrize("name", list(CONSTRUCTED))
+def test_each_decision_path_on_a_constructed_clip(constructed, name):
+    row = constructed[name]
+    assert row["reason"] == CONSTRUCTED[name][1], row
+
+
+def test_a_mover_over_a_flat_background_is_not_taken_for_the_camera():
+    """The tracked corners all sit on the mover: its motion must not become the camera's."""
+    frames = sm.render(_spec("mover", "desirable", background="flat", area=0.05, speed=0.3,
+                             textured=True, path="straight"))
+    f0, f1 = (cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (frames[10], frames[14]))
+    assert np.allclose(camera_homography(f0, f1), np.eye(3))
+    assert pair_flow(frames[10], frames[14], dt=4 / sm.FPS).changed_frac > 0.005
+
+
+def test_the_background_wins_the_camera_over_a_large_textured_mover():
+    rng = np.random.default_rng(3)
+    world = cv2.GaussianBlur((rng.random((160, 220)) * 255).astype(np.uint8), (5, 5), 1.2)
+    sprite = cv2.GaussianBlur((rng.random((50, 50)) * 255).astype(np.uint8), (5, 5), 1.2)
+    f0, f1 = world[10:130, 10:170].copy(), world[12:132, 14:174].copy()  # camera: (-4, -2) px
+    f0[30:80, 40:90] = sprite
+    f1[36:86, 52:102] = sprite  # the mover: (+12, +6) px in the frame
+    H = camera_homography(f0, f1)
+    assert np.allclose(H[:2, 2], [-4, -2], atol=0.5)
+
+
+# ---------------------------------------------------------------- each threshold at its boundary
+
+
+BASE = dict(motion_residual=0.0, motion_residual_mean=0.0, motion_raw=0.0, motion_moving_frac=0.0,
+            motion_changed_frac=0.0, motion_camera_steadiness=1.0, motion_pairs=10)
+STILL_PAN = dict(BASE, motion_raw=100 * MotionStage.frozen_max)  # camera travels, nothing else
+SHAKE = dict(STILL_PAN, motion_camera_steadiness=0.2)
+
+
+def _just(value: float, side: int) -> float:
+    return value * (1 + 1e-6 * side)  # side -1: just below, 0: at, +1: just above
+
+
+@pytest.mark.parametrize("side", [-1, 0, 1])
+def test_each_threshold_at_its_boundary(side):
+    stage = MotionStage()
+    keep_below = "still_image"  # a travelling camera over a still image, unless something moves
+    for score, threshold in (("motion_residual", stage.residual_min),
+                             ("motion_changed_frac", stage.changed_min)):
+        reason = stage.decide({**STILL_PAN, score: _just(threshold, side)}).reason
+        assert reason == (keep_below if side < 0 else None), (score, side)
+    # mean speed below frozen_max: nothing moves, even if the (noise-only) camera "shakes"
+    reason = stage.decide({**SHAKE, "motion_raw": _just(stage.frozen_max, side)}).reason
+    assert reason == ("still_image" if side < 0 else "slight_motion")
+    # camera steadiness below steady_min: the camera only shakes
+    reason = stage.decide({**STILL_PAN, "motion_camera_steadiness": _just(stage.steady_min, side)}).reason
+    assert reason == ("slight_motion" if side < 0 else "still_image")
+
+
+def test_decide_retunes_from_stored_scores_without_video():
+    scores = {**STILL_PAN, "motion_residual": 0.03}
+    assert MotionStage(residual_min=0.04).decide(scores).reason == "still_image"
+    assert MotionStage(residual_min=0.02).decide(scores).reason is None
+    older = {k: v for k, v in scores.items() if k != "motion_changed_frac"}  # stored before it
+    assert MotionStage(residual_min=0.02).decide(older).reason is None
+    assert set(MotionStage().decide(scores).values) >= set(MotionStage.scores)

@@ -1,0 +1,119 @@
+"""The labelled motion set, its split, the metrics and the generated thresholds file."""
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from curation import motion_eval as me
+from curation import synthetic_motion as sm
+from curation.cli import main
+from curation.stages import motion_thresholds
+from curation.stages.motion import MotionStage
+
+
+# ---------------------------------------------------------------- the split
+
+
+def test_splits_share_no_seed_photo_or_parameter_band():
+    train, heldout = sm.specs("train"), sm.specs("heldout")
+    assert not {s.seed for s in train} & {s.seed for s in heldout}
+    photos = [{s.background for s in split if s.background.startswith("photo:")}
+              for split in (train, heldout)]
+    assert photos[0] and photos[1] and not photos[0] & photos[1]
+    # every continuous parameter falls in its split's bands (even bands train, odd held-out)
+    for split, clips in (("train", train), ("heldout", heldout)):
+        parity = sm.SPLITS.index(split)
+        for s in clips:
+            if s.kind == "mover":
+                for value, (lo, hi) in ((s.area, sm.AREA), (s.speed, sm.SPEED)):
+                    band = int(np.log(value / lo) / np.log(hi / lo) * sm.N_BANDS)
+                    assert band % 2 == parity, (s, value)
+
+
+def test_every_background_has_target_movers_and_every_negative_kind_is_there():
+    for split in sm.SPLITS:
+        clips = sm.specs(split)
+        targets = Counter(s.background.split(":")[0] for s in clips if s.target)
+        assert set(targets) == set(sm.BACKGROUNDS) and min(targets.values()) >= 5, (split, targets)
+        assert {s.kind for s in clips} == {"mover", *sm.NEGATIVES}
+        assert {s.label for s in clips} == set(sm.LABELS)
+
+
+def test_clips_are_a_pure_function_of_the_spec():
+    spec = sm.specs("heldout")[3]
+    a, b = sm.render(spec), sm.render(spec)
+    assert a.shape == (sm.N_FRAMES, *spec.hw, 3) and np.array_equal(a, b)
+    assert not np.array_equal(a[0], a[-1])  # the mover moved
+
+
+# ---------------------------------------------------------------- metrics and choices
+
+
+def _row(label, predicted, kind="mover", background="flat", target=True, **scores):
+    return dict(label=label, predicted=predicted, kind=kind, background=background,
+                target=target and kind == "mover", **scores)
+
+
+def test_report_counts_confusion_precision_and_recall():
+    rows = [_row("desirable", "desirable"), _row("desirable", "still_image", background="noise"),
+            _row("desirable", "desirable", background="photo:coins", target=False),
+            _row("still_image", "desirable", kind="pan", background="photo:moon"),
+            _row("still_image", "still_image", kind="zoom", background="photo:moon"),
+            _row("slight_motion", "still_image", kind="shake", background="photo:moon")]
+    report = me.Report.of(rows, "motion", "heldout")
+    assert report.keep_precision() == (2, 3)
+    assert report.target_recall() == (1, 2) and report.target_recall("noise") == (0, 1)
+    assert report.rejected(me.STILL_KINDS) == (1, 2) and report.rejected(("shake",)) == (1, 1)
+    metrics = report.class_metrics()
+    assert metrics["desirable"] == pytest.approx((2 / 3, 2 / 3))
+    assert metrics["still_image"] == pytest.approx((1 / 3, 1 / 2))
+    text = "\n".join(report.lines())
+    assert "keep precision (kept clips that are movers): 0.667 (2/3)" in text
+    assert "on noise backgrounds: 0.000 (0/1)" in text
+
+
+def test_thresholds_sit_between_train_negatives_and_targets_and_cuts_split_the_classes():
+    def row(label, residual, changed, raw, steadiness=1.0):
+        return dict(label=label, target=label == "desirable", motion_residual=residual,
+                    motion_changed_frac=changed, motion_raw=raw, motion_camera_steadiness=steadiness)
+
+    rows = [row("still_image", 0.04, 0.001, 0.0001, 3.0), row("still_image", 0.02, 0.0, 0.2, 0.95),
+            row("slight_motion", 0.01, 0.0, 0.01, 0.3), row("slight_motion", 0.01, 0.0, 0.005, 0.2),
+            row("desirable", 0.09, 0.004, 1.0), row("desirable", 0.16, 0.1, 1.0),
+            row("desirable", 0.25, 0.016, 1.0)]
+    t = me.choose_thresholds(rows)
+    assert t["residual_min"] == pytest.approx(np.sqrt(0.04 * 0.16), rel=1e-3)  # median target
+    assert t["changed_min"] == pytest.approx(np.sqrt(0.001 * 0.016), rel=1e-3)
+    assert 0.0001 < t["frozen_max"] <= 0.005 and 0.3 < t["steady_min"] < 0.95
+    stage = MotionStage(**t)
+    for r in rows:  # every clip ends up in its own class under the chosen thresholds
+        assert (stage.decide(r).reason or "desirable") == r["label"], r
+
+
+# ---------------------------------------------------------------- the generated file
+
+
+def test_thresholds_file_is_what_the_command_writes_from_its_train_scores():
+    stored = list(motion_thresholds.TRAIN_SCORES)
+    assert len(stored) == len(sm.specs("train"))
+    assert me.THRESHOLDS_MODULE.read_text() == me.thresholds_module(stored)
+    for name, value in motion_thresholds.THRESHOLDS.items():
+        assert getattr(MotionStage, name) == value
+
+
+@pytest.mark.slow
+def test_stored_train_scores_match_a_rescoring_of_a_sample(tmp_path):
+    """Drift in the generator or the scores (not only the choice) fails here."""
+    specs = sm.specs("train")[::35]  # one of each group: movers and negatives
+    stored = {row[0]: row for row in motion_thresholds.TRAIN_SCORES}
+    for row in me.stored_rows(me.score_clips(specs, MotionStage(), tmp_path)):
+        assert row[:5] == stored[row[0]][:5]
+        assert row[5:] == pytest.approx(stored[row[0]][5:], rel=0.02, abs=1e-4), row[0]
+
+
+def test_eval_filter_command_prints_the_confusion_matrix(capsys):
+    assert main(["eval-filter", "--split", "heldout", "--every", "47"]) == 0
+    out = capsys.readouterr().out
+    assert "motion filter on the heldout split (3 clips)" in out
+    assert "confusion (rows: true class, columns: predicted)" in out
+    assert "target recall" in out and "still images rejected" in out
