@@ -27,6 +27,9 @@ from curation import synthetic_motion as sm
 from curation.stage import Stage
 
 KEPT = "desirable"  # the predicted class of a clip the filter keeps
+# The smallest value each score tells apart from nothing at the stage's 160 px: one changed
+# pixel of 160x120; a thousandth of a frame size per second (0.16 px/s).
+SCORE_RESOLUTION = {"motion_changed_frac": 1 / (160 * 120), "motion_residual": 1e-3}
 SCORE_COLUMNS = ("motion_residual", "motion_changed_frac", "motion_raw", "motion_camera_steadiness")
 
 
@@ -154,18 +157,20 @@ def _fraction(text: str, pair: tuple[int, int]) -> str:
 
 
 def choose_thresholds(rows: list[dict]) -> dict[str, float]:
-    """Thresholds from TRAIN rows only. Each independent-motion score's threshold is the
-    geometric midpoint between the highest value a negative reached and the median target
-    mover's value: as far from both as a log scale allows. `frozen_max` (mean speed) and
-    `steady_min` (camera steadiness) are the pair that labels the most negatives right:
-    below `frozen_max` nothing moves (a still photo), below `steady_min` the camera only
-    shakes (slight motion), otherwise it travels over a still image."""
+    """Thresholds from TRAIN rows only. Each independent-motion score's threshold is a
+    geometric midpoint above the highest value a negative reached (at least the score's
+    resolution): up to the lowest target mover when the score separates the two on its own,
+    else up to the median target (the score is then one witness of two). `frozen_max` (mean
+    speed) and `steady_min` (camera steadiness) are the pair that labels the most negatives
+    right: below `frozen_max` nothing moves (a still photo), below `steady_min` the camera
+    only shakes (slight motion), otherwise it travels over a still image."""
     negatives = [r for r in rows if r["label"] != "desirable"]
     targets = [r for r in rows if r["target"]]
 
     def midpoint(score: str) -> float:
-        high = max(r[score] for r in negatives)
-        return math.sqrt(high * statistics.median(r[score] for r in targets))
+        high = max(SCORE_RESOLUTION[score], *(r[score] for r in negatives))
+        low = min(r[score] for r in targets)
+        return math.sqrt(high * (low if low > high else statistics.median(r[score] for r in targets)))
 
     frozen_max, steady_min = _best_cuts(negatives)
     thresholds = {"residual_min": midpoint("motion_residual"),

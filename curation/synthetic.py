@@ -36,13 +36,15 @@ TEXTURES = ("brick", "grass", "gravel")
 
 def write_video(frames: np.ndarray | Iterable[np.ndarray], path: str | Path,
                 fps: float = DEFAULT_FPS, crf: int = CRF, faststart: bool = False,
-                gop: int | None = None) -> Path:
+                gop: int | None = None, x264_params: str | None = None) -> Path:
     """Encode RGB uint8 frames `(F, H, W, 3)` as H.264 yuv420p; returns the path.
 
     Height and width must be even (yuv420p subsamples chroma 2x2). Single-threaded x264 so the
     same frames give the same bytes. `faststart` puts the MP4 index before the data, as web
     video does (a truncated faststart file still opens; the index points past its end).
     `gop` fixes the keyframe interval (scene-cut keyframes off), for tests of seeking.
+    `x264_params` passes extra x264 settings (e.g. "mbtree=0": measured here, x264's
+    macroblock tree makes the bytes differ between runs even on one thread).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +62,8 @@ def write_video(frames: np.ndarray | Iterable[np.ndarray], path: str | Path,
                 stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
                 stream.codec_context.thread_count = 1
                 stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+                if x264_params:
+                    stream.options = {**stream.options, "x264-params": x264_params}
                 if gop is not None:
                     stream.codec_context.gop_size = gop
                     stream.options = {**stream.options, "sc_threshold": "0"}

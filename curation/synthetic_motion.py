@@ -47,6 +47,8 @@ NOISE_SIGMA = (2.0, 6.0)  # sensor noise, grey levels
 SHAKE_PX = (0.5, 2.0)  # camera shake amplitude, px
 CRF = (18, 30)
 MOSAIC_CELL = (0.04, 0.15)  # coarse-mosaic cell side / frame width
+# Same spec, same bytes: the thresholds file stores train scores that a test re-measures.
+DETERMINISTIC_X264 = "mbtree=0"
 MIN_CONTRAST = 40.0  # grey levels between a flat mover and its background (our choice)
 # How many clips of each kind a split holds (our choice: every background gets 20 movers).
 MOVERS_PER_BACKGROUND = 20
@@ -173,7 +175,7 @@ def render(spec: ClipSpec) -> np.ndarray:
 def write(spec: ClipSpec, folder: str | Path) -> Path:
     """Render and encode one clip as `<folder>/<name>.mp4` at the spec's crf."""
     return synthetic.write_video(render(spec), Path(folder) / f"{spec.name}.mp4", fps=FPS,
-                                 crf=spec.crf)
+                                 crf=spec.crf, x264_params=DETERMINISTIC_X264)
 
 
 def _background(kind: str, hw: tuple[int, int], rng: np.random.Generator,

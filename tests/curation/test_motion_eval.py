@@ -49,9 +49,11 @@ def test_clips_are_a_pure_function_of_the_spec():
 # ---------------------------------------------------------------- metrics and choices
 
 
-def _row(label, predicted, kind="mover", background="flat", target=True, **scores):
+def _row(label, predicted, kind="mover", background="flat", target=True):
     return dict(label=label, predicted=predicted, kind=kind, background=background,
-                target=target and kind == "mover", **scores)
+                target=target and kind == "mover", name=f"{kind}-{background}", hw=(120, 160),
+                crf=23, area=0.05, speed=0.2, textured=False, path="straight", camera_pan=0.0,
+                noise_sigma=0.0, shake_px=0.0, motion_residual=0.1)
 
 
 def test_report_counts_confusion_precision_and_recall():
@@ -70,6 +72,8 @@ def test_report_counts_confusion_precision_and_recall():
     text = "\n".join(report.lines())
     assert "keep precision (kept clips that are movers): 0.667 (2/3)" in text
     assert "on noise backgrounds: 0.000 (0/1)" in text
+    assert "mover-noise noise 160x120 crf 23 area 0.050" in text  # the misjudged target is listed
+    assert "pan-photo:moon" in text and "shake-photo:moon" not in text
 
 
 def test_thresholds_sit_between_train_negatives_and_targets_and_cuts_split_the_classes():
@@ -77,13 +81,18 @@ def test_thresholds_sit_between_train_negatives_and_targets_and_cuts_split_the_c
         return dict(label=label, target=label == "desirable", motion_residual=residual,
                     motion_changed_frac=changed, motion_raw=raw, motion_camera_steadiness=steadiness)
 
-    rows = [row("still_image", 0.04, 0.001, 0.0001, 3.0), row("still_image", 0.02, 0.0, 0.2, 0.95),
+    rows = [row("still_image", 0.04, 0.001, 0.0001, 0.1),  # sensor noise: the "camera" jitters row("still_image", 0.02, 0.0, 0.2, 0.95),
             row("slight_motion", 0.01, 0.0, 0.01, 0.3), row("slight_motion", 0.01, 0.0, 0.005, 0.2),
-            row("desirable", 0.09, 0.004, 1.0), row("desirable", 0.16, 0.1, 1.0),
+            row("desirable", 0.03, 0.1, 1.0), row("desirable", 0.16, 0.004, 1.0),
             row("desirable", 0.25, 0.016, 1.0)]
     t = me.choose_thresholds(rows)
-    assert t["residual_min"] == pytest.approx(np.sqrt(0.04 * 0.16), rel=1e-3)  # median target
-    assert t["changed_min"] == pytest.approx(np.sqrt(0.001 * 0.016), rel=1e-3)
+    # residual ranges overlap: up to the median target; changed separates: up to the lowest
+    assert t["residual_min"] == pytest.approx(np.sqrt(0.04 * 0.16), rel=1e-3)
+    assert t["changed_min"] == pytest.approx(np.sqrt(0.001 * 0.004), rel=1e-3)
+    # a score no negative ever raised starts from its resolution, not from zero
+    quiet = [dict(r, motion_changed_frac=0.0) if r["label"] != "desirable" else r for r in rows]
+    assert me.choose_thresholds(quiet)["changed_min"] == pytest.approx(
+        np.sqrt(me.SCORE_RESOLUTION["motion_changed_frac"] * 0.004), rel=1e-3)
     assert 0.0001 < t["frozen_max"] <= 0.005 and 0.3 < t["steady_min"] < 0.95
     stage = MotionStage(**t)
     for r in rows:  # every clip ends up in its own class under the chosen thresholds
@@ -117,3 +126,17 @@ def test_eval_filter_command_prints_the_confusion_matrix(capsys):
     assert "motion filter on the heldout split (3 clips)" in out
     assert "confusion (rows: true class, columns: predicted)" in out
     assert "target recall" in out and "still images rejected" in out
+
+
+def test_eval_filter_runs_a_videomae_checkpoint_on_the_same_clips(tmp_path, capsys):
+    """The real VideoMAE stage path, on a tiny random checkpoint (no real weights here)."""
+    from curation.videomae.tiny import write_tiny_videomae
+
+    ckpt = write_tiny_videomae(tmp_path / "tiny")
+    assert main(["eval-filter", "--every", "47", "--checkpoint", str(ckpt)]) == 0
+    out = capsys.readouterr().out
+    assert "motion filter on the heldout split (3 clips)" in out
+    videomae = out[out.index("videomae filter on the heldout split (3 clips)"):]
+    # three clips, each counted once in the videomae confusion matrix
+    rows = [line.split() for line in videomae.splitlines() if line.split()[:1] and line.split()[0] in sm.LABELS]
+    assert sum(int(n) for row in rows[:3] for n in row[1:]) == 3
