@@ -158,30 +158,38 @@ def paste_mask(mask_in_box: np.ndarray, box: Sequence[float], width: int, height
 MIN_TRACKS = 8  # a homography has 8 degrees of freedom: fewer tracks cannot fix one
 
 
-def estimate_homography(src_gray: np.ndarray, dst_gray: np.ndarray, *, max_corners: int,
-                        min_distance: int, win_size: int, fb_max_px: float, ransac_px: float,
-                        min_inlier_frac: float = 0.0) -> np.ndarray | None:
-    """One global 3x3 camera motion src -> dst, or None when it cannot be estimated.
-
-    RANSAC on Lucas-Kanade-tracked corners; a forward-backward check (`fb_max_px`) drops tracks
-    lost at occlusions and frame borders. `min_inlier_frac` > 0 also refuses a homography that
-    explains fewer than that fraction of the surviving tracks. Callers choose the constants:
-    they trade robustness (periodic textures, small frames) against speed.
-    """
+def track_corners(src_gray: np.ndarray, dst_gray: np.ndarray, *, max_corners: int,
+                  min_distance: int, win_size: int, fb_max_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Corners of src and where Lucas-Kanade finds them in dst, `(N, 2)` float32 each; a
+    forward-backward check (`fb_max_px`) drops tracks lost at occlusions and frame borders."""
     p0 = cv2.goodFeaturesToTrack(src_gray, maxCorners=max_corners, qualityLevel=0.01,
                                  minDistance=min_distance)
-    if p0 is None or len(p0) < MIN_TRACKS:
-        return None
+    if p0 is None:
+        return np.empty((0, 2), np.float32), np.empty((0, 2), np.float32)
     lk = dict(winSize=(win_size, win_size), maxLevel=3)
     p1, st, _ = cv2.calcOpticalFlowPyrLK(src_gray, dst_gray, p0, None, **lk)
     back, st_b, _ = cv2.calcOpticalFlowPyrLK(dst_gray, src_gray, p1, None, **lk)
     fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
     good = (st.ravel() == 1) & (st_b.ravel() == 1) & (fb < fb_max_px)
-    if good.sum() < MIN_TRACKS:
+    return p0.reshape(-1, 2)[good], p1.reshape(-1, 2)[good]
+
+
+def estimate_homography(src_gray: np.ndarray, dst_gray: np.ndarray, *, max_corners: int,
+                        min_distance: int, win_size: int, fb_max_px: float, ransac_px: float,
+                        min_inlier_frac: float = 0.0) -> np.ndarray | None:
+    """One global 3x3 camera motion src -> dst, or None when it cannot be estimated.
+
+    RANSAC on `track_corners`. `min_inlier_frac` > 0 also refuses a homography that explains
+    fewer than that fraction of the surviving tracks. Callers choose the constants: they
+    trade robustness (periodic textures, small frames) against speed.
+    """
+    p0, p1 = track_corners(src_gray, dst_gray, max_corners=max_corners,
+                           min_distance=min_distance, win_size=win_size, fb_max_px=fb_max_px)
+    if len(p0) < MIN_TRACKS:
         return None
-    H, inliers = cv2.findHomography(p0[good], p1[good], cv2.RANSAC, ransac_px)
+    H, inliers = cv2.findHomography(p0, p1, cv2.RANSAC, ransac_px)
     if H is None or not np.isfinite(H).all():
         return None
-    if min_inlier_frac > 0 and inliers.sum() < max(MIN_TRACKS, min_inlier_frac * good.sum()):
+    if min_inlier_frac > 0 and inliers.sum() < max(MIN_TRACKS, min_inlier_frac * len(p0)):
         return None
     return H

@@ -47,7 +47,7 @@ class RetuneReport:
 
 
 def parse_settings(pairs: list[str]) -> dict:
-    """`["residual_min=0.03", "raw_min=1e-3"]` -> typed values (YAML scalars)."""
+    """`["residual_min=0.03", "steady_min=0.4"]` -> typed values (YAML scalars)."""
     settings = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")

@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 
 from curation.flow_stats import flow_magnitude, top_fraction_mean
+from curation.imaging import MIN_TRACKS, track_corners
 from curation.stage import Outcome, Resources, Stage
 from curation.stages.motion_thresholds import THRESHOLDS
 from curation.video_io import frames_at
@@ -110,22 +111,6 @@ DIFF_BLUR = 1.0  # px, Gaussian sigma before differencing (our choice)
 CAMERA_MIN_SPREAD = 0.3  # our choice: above the hull of the largest mover (40% of the frame)
 EDGE_REACH = 0.05  # of the frame side: a track this close to an edge reaches it (our choice)
 CAMERA_MODELS = 3  # models tried before falling back to a static camera
-MIN_TRACKS = 8  # a homography has 8 degrees of freedom
-
-
-def tracked_corners(f0: np.ndarray, f1: np.ndarray, max_corners: int = 400,
-                    fb_max_px: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Corners of f0 and where Lucas-Kanade finds them in f1, `(N, 2)` each; a forward-
-    backward check drops tracks lost at occlusions and frame borders."""
-    p0 = cv2.goodFeaturesToTrack(f0, maxCorners=max_corners, qualityLevel=0.01, minDistance=4)
-    if p0 is None:
-        return np.empty((0, 2), np.float32), np.empty((0, 2), np.float32)
-    lk = dict(winSize=(15, 15), maxLevel=3)
-    p1, st, _ = cv2.calcOpticalFlowPyrLK(f0, f1, p0, None, **lk)
-    back, st_b, _ = cv2.calcOpticalFlowPyrLK(f1, f0, p1, None, **lk)
-    fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
-    good = (st.ravel() == 1) & (st_b.ravel() == 1) & (fb < fb_max_px)
-    return p0.reshape(-1, 2)[good], p1.reshape(-1, 2)[good]
 
 
 def is_background(points: np.ndarray, h: int, w: int,
@@ -145,7 +130,7 @@ def camera_homography(f0: np.ndarray, f1: np.ndarray, ransac_px: float = 1.0,
                       min_spread: float = CAMERA_MIN_SPREAD) -> np.ndarray:
     """The camera's 3x3 motion f0 -> f1, fitted to background tracks only (see
     CAMERA_MIN_SPREAD); identity when no model's inliers can be the background."""
-    p0, p1 = tracked_corners(f0, f1)
+    p0, p1 = track_corners(f0, f1, max_corners=400, min_distance=4, win_size=15, fb_max_px=0.5)
     h, w = f0.shape
     for _ in range(CAMERA_MODELS):
         if len(p0) < MIN_TRACKS:

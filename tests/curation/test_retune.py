@@ -62,9 +62,9 @@ def test_the_runs_own_settings_are_the_base_and_overrides_go_on_top(tmp_path):
     as_run = retune(root, "motion", {})  # the stored verdicts used 0.05: the run says 0.1
     assert as_run.settings["residual_min"] == 0.1
     assert as_run.newly_rejected == [("b:0-1000", "still_image")]
-    on_top = retune(root, "motion", {"raw_min": 0.001})
-    assert on_top.settings["residual_min"] == 0.1 and on_top.settings["raw_min"] == 0.001
-    assert on_top.overrides == {"raw_min": 0.001}
+    on_top = retune(root, "motion", {"steady_min": 0.4})
+    assert on_top.settings["residual_min"] == 0.1 and on_top.settings["steady_min"] == 0.4
+    assert on_top.overrides == {"steady_min": 0.4}
 
 
 def test_retunable_stages_are_those_whose_decision_needs_only_stored_scores():
