@@ -78,6 +78,8 @@ def test_a_name_is_judged_by_every_address_it_resolves_to():
 
 
 def test_ingest_refuses_without_opening(tmp_path, ball_clip, monkeypatch):
+    import av
+
     from curation.stages import ingest
 
     inside, outside = tmp_path / "in", tmp_path / "out"
@@ -86,8 +88,8 @@ def test_ingest_refuses_without_opening(tmp_path, ball_clip, monkeypatch):
     shutil.copyfile(ball_clip[0], inside / "ball.mp4")
     shutil.copyfile(ball_clip[0], outside / "ball.mp4")
     opened = []
-    real_open = ingest.av.open
-    monkeypatch.setattr(ingest.av, "open", lambda src, *a, **k: opened.append(src) or real_open(src, *a, **k))
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda src, *a, **k: opened.append(src) or real_open(src, *a, **k))
     videos = [str(inside / "ball.mp4"), str(outside / "ball.mp4"), f"{inside}/../out/ball.mp4",
               "tcp://127.0.0.1:9", "http://127.0.0.1:9/ball.mp4"]
     n = len(videos)
