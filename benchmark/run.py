@@ -13,6 +13,7 @@ from pathlib import Path
 
 MODULES = [
     "benchmark.curation_bench",
+    "benchmark.cost_bench",
     "benchmark.grounding_bench",
     "benchmark.faces_bench",
     "benchmark.entities_bench",
