@@ -115,7 +115,12 @@ def _publish_on_worker(out: Path, shard: int, stages: list[Stage], meta: dict, r
     # No CPU asked: the warm stage actors may hold most of them, and this is mostly I/O.
     # No retry: a publish that died is redone by the shard's own retry, from the start.
     task = ray.remote(num_cpus=0, max_retries=0)(_publish_refs)
-    return ray.get(task.remote(out, shard, stages, meta, *refs), timeout=PUBLISH_TIMEOUT_S)
+    try:
+        return ray.get(task.remote(out, shard, stages, meta, *refs), timeout=PUBLISH_TIMEOUT_S)
+    except ray.exceptions.RayTaskError as e:
+        if isinstance(e.cause, warehouse.DatasetError):  # a full disk: its one line, not a remote traceback
+            raise e.cause from None
+        raise
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
