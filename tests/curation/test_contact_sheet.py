@@ -101,9 +101,10 @@ def test_a_broken_image_is_counted_as_not_loaded(tmp_path):
     root = tmp_path / "ds"
     write_dataset(root, [["a:0-4000"]])
     path = root / "faces" / "part-00000.parquet"
-    faces = pq.read_table(path).to_pylist()
+    faces = warehouse.read_table(root, "faces").to_pylist()
     faces[0]["png"] = b"\x89PNG not really"
-    pq.write_table(pa.Table.from_pylist(faces, schema=warehouse.registry.schema("faces")), path)
+    damaged = pa.Table.from_pylist(faces, schema=warehouse.registry.schema("faces"))
+    pq.write_table(warehouse.to_storage(damaged, warehouse.file_metadata(path)), path)  # same attempt
     seen = browser_counts(render_contact_sheet(root, tmp_path / "sheet.html"), tmp_path)
     assert seen["loaded"] == seen["total"] - 1 and "faces" not in seen["per_table"]
 
