@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, task
 
 from operators.assets import CURATED
-from operators.policy import DEFAULT_ARGS, GPU_POOL, SHARD_TIMEOUT, operator_errors_fail
+from operators.policy import DEFAULT_ARGS, operator_errors_fail
+from operators.tasks import run_shard
 
 
 @dag(
@@ -54,18 +55,6 @@ def curate():
     @task
     def shard_args(planned: dict) -> list[dict]:
         return [{"out": planned["out"], "shard": s, "rows": r} for s, r in zip(planned["shards"], planned["rows"])]
-
-    @task(map_index_template="{{ shard_label }}", pool=GPU_POOL, execution_timeout=SHARD_TIMEOUT,
-          max_active_tis_per_dagrun=2)
-    def run_shard(out: str, shard: int, rows: list[int]) -> dict:
-        from operators import curation_tasks
-
-        context = get_current_context()
-        context["shard_label"] = curation_tasks.shard_label(shard, rows)
-        with operator_errors_fail():
-            result = curation_tasks.run_shard(out, shard)
-        context["shard_label"] = curation_tasks.shard_label(shard, rows, result["funnel"])
-        return result
 
     @task(outlets=[CURATED])
     def commit(planned: dict, results: list[dict], outlet_events=None, dag_run=None) -> dict:

@@ -17,7 +17,7 @@ def dagbag(airflow_home):
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert "curate" in dagbag.dags
+    assert {"curate", "curate_incoming"} <= set(dagbag.dags)
 
 
 def test_every_dag_is_tagged_and_retries(dagbag):
@@ -49,3 +49,18 @@ def test_dag_files_do_not_import_heavy_libraries(path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1:] in ([], [""]), f"heavy imports: {out.stdout}"
+
+
+def test_curation_task_policies(dagbag):
+    """Back-off retries everywhere; the shard tasks are pooled and time-limited, by shard name."""
+    from operators.policy import GPU_POOL
+
+    for dag_id in ("curate", "curate_incoming"):
+        dag = dagbag.dags[dag_id]
+        for t in dag.tasks:
+            assert t.retry_exponential_backoff > 1 and t.max_retry_delay, f"{dag_id}.{t.task_id}"
+        shard = dag.get_task("run_shard")
+        assert shard.pool == GPU_POOL and shard.execution_timeout is not None
+        assert "shard_label" in shard.map_index_template
+    incoming = dagbag.dags["curate_incoming"]
+    assert incoming.catchup is False and incoming.timetable.expression == "*/15 * * * *"  # the default cron
