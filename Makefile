@@ -5,21 +5,31 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Pinned versions per Python version, Airflow's convention; `make constraints` refreshes them.
+PY_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+CONSTRAINTS := constraints/constraints-$(PY_VERSION).txt
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
 
-.PHONY: install demo test bench bench-personalization toy toy-ablation browser airflow up down clean
+.PHONY: install constraints demo test bench bench-personalization toy toy-ablation browser airflow up down clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(wildcard $(CONSTRAINTS))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -qq --upgrade pip
-	$(BIN)/pip install -qq -e '.[test]'
+	$(BIN)/pip install -qq -e '.[test]' $(if $(wildcard $(CONSTRAINTS)),-c $(CONSTRAINTS))
 	touch $(STAMP)
+
+# Regenerate the constraints from the venv the tests passed in (everything but our package).
+# Run after changing dependencies and a green `make test`; commit the file.
+constraints: install
+	mkdir -p constraints
+	{ echo "# pip freeze of the venv \`make test\` passed in (Python $(PY_VERSION)); refresh: make constraints"; \
+	  $(BIN)/pip freeze --exclude-editable | grep -viE '^(alchemist|-e )'; } > $(CONSTRAINTS)
 
 # Headless Chromium and its WebDriver for the browser tests (Debian packages; skipped when not root).
 browser:

@@ -68,8 +68,8 @@ def ray_address() -> str | None:
         conn = BaseHook.get_connection(RAY_CONN_ID)
     except Exception:  # no such connection (or no Airflow context): the environment decides
         return os.environ.get("ALCHEMIST_RAY_ADDRESS") or None
-    if conn.host and conn.host.startswith("ray://"):
-        return conn.host  # a Ray Client address (KubeRay head service)
+    # host:port is a GCS address on the cluster's network; ray://host:port a Ray Client
+    # address (the KubeRay head service, from outside the Ray cluster)
     return f"{conn.host}:{conn.port}" if conn.port else conn.host
 
 
