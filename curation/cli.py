@@ -21,7 +21,8 @@ def _curate(args: argparse.Namespace) -> int:
         from curation.profiles import build_stages
 
         out = versioned_out(args.manifest, out, config, build_stages(config))
-    curate(args.manifest, out, config, ray_address=args.ray_address, use_ray=not args.no_ray)
+    curate(args.manifest, out, config, ray_address=args.ray_address, use_ray=not args.no_ray,
+           progress=not args.no_progress)
     print(summary(out))
     return 0
 
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=["offline", "lite", "full"])
     p.add_argument("--ray-address", help="Ray cluster address; default: a local Ray")
     p.add_argument("--no-ray", action="store_true", help="run stages in-process (debugging)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (shards, rows/s, ETA)")
     p.add_argument("--new-version", action="store_true",
                    help="if --out holds a dataset of another manifest, code or settings, write <out>-vN")
     p.set_defaults(func=_curate)

@@ -141,18 +141,25 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
 
 def curate(manifest: str | Path, out: str | Path, config: RunConfig,
-           ray_address: str | None = None, use_ray: bool = True) -> dict:
+           ray_address: str | None = None, use_ray: bool = True, progress: bool = False) -> dict:
     """Plan, run every shard, commit: the whole job without Airflow (`alchemist curate`).
 
     `out` is the dataset directory; `curation.planning.versioned_out` picks a new one for
-    `--new-version`."""
+    `--new-version`. `progress` shows shards done, rows/s and the ETA (curation.progress)."""
     preflight(build_stages(config))  # before planning: a bad config leaves no half-made dataset
     shards = plan(manifest, out, config)
     if use_ray:
         ensure_ray(ray_address)
-    for shard in shards:
-        result = run_shard(out, shard, config, use_ray=use_ray)
-        log.info("shard %d: %s", shard, "skipped (committed)" if result.skipped else f"{result.seconds:.1f}s")
+    from contextlib import nullcontext
+
+    from curation.progress import CurateProgress
+
+    with CurateProgress(out, shards) if progress else nullcontext() as bar:
+        for shard in shards:
+            result = run_shard(out, shard, config, use_ray=use_ray)
+            log.info("shard %d: %s", shard, "skipped (committed)" if result.skipped else f"{result.seconds:.1f}s")
+            if bar:
+                bar.shard_done(shard, result.skipped, result.seconds)
     return warehouse.commit(out, shards, run_meta(config))
 
 

@@ -40,12 +40,10 @@ def plan(manifest: str, out: str, profile: str | None, config_path: str | None,
 
 def shard_rows(out: str, shards: list[int]) -> dict[int, tuple[int, int]]:
     """Each planned shard's manifest row range, first and last row inclusive (0-based)."""
-    import pyarrow.parquet as pq
-    from curation.warehouse import part_name
+    from curation.progress import planned_rows
 
     ranges, start = {}, 0
-    for shard in sorted(shards):
-        n = pq.read_metadata(Path(out) / "_plan" / f"{part_name(shard)}.parquet").num_rows
+    for shard, n in sorted(planned_rows(out, shards).items()):
         ranges[shard] = (start, start + n - 1)
         start += n
     return ranges
