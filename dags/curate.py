@@ -18,7 +18,7 @@ from datetime import datetime
 from airflow.sdk import Param, dag, task
 
 from operators.assets import CURATED
-from operators.policy import DEFAULT_ARGS, operator_errors_fail
+from operators.policy import DEFAULT_ARGS, operator_errors_fail, run_params
 from operators.tasks import run_shard
 
 
@@ -32,11 +32,8 @@ from operators.tasks import run_shard
     params={
         "manifest": Param(os.environ.get("ALCHEMIST_MANIFEST", ""), type="string",
                           description="CSV/JSONL/Parquet manifest, Panda-70M CSV or video2dataset folder"),
-        "dataset": Param("curated", type="string", description="dataset name under the warehouse"),
         "out": Param("", type="string", description="dataset directory; default <warehouse>/<dataset>/<run id>"),
-        "profile": Param("offline", enum=["offline", "lite", "full"]),
-        "config": Param("", type="string", description="optional YAML run config"),
-        "shard_size": Param(0, type="integer", minimum=0, description="rows per shard; 0: the config's"),
+        **run_params(dataset="curated"),
     },
 )
 def curate():

@@ -19,7 +19,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from operators.assets import CURATED
-from operators.policy import DEFAULT_ARGS, operator_errors_fail
+from operators.policy import DEFAULT_ARGS, operator_errors_fail, run_params
 from operators.tasks import run_shard
 
 SCHEDULE = os.environ.get("ALCHEMIST_INCOMING_CRON", "*/15 * * * *")
@@ -37,10 +37,7 @@ SCHEDULE = os.environ.get("ALCHEMIST_INCOMING_CRON", "*/15 * * * *")
         "incoming": Param(os.environ.get("ALCHEMIST_INCOMING", ""), type="string",
                           description="watched folder of manifest files (.csv .tsv .jsonl .parquet)"),
         "warehouse": Param(os.environ.get("ALCHEMIST_WAREHOUSE", "warehouse"), type="string"),
-        "dataset": Param("incoming", type="string", description="dataset name under the warehouse"),
-        "profile": Param("offline", enum=["offline", "lite", "full"]),
-        "config": Param("", type="string", description="optional YAML run config"),
-        "shard_size": Param(0, type="integer", minimum=0, description="rows per shard; 0: the config's"),
+        **run_params(dataset="incoming"),
     },
 )
 def curate_incoming():

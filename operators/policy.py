@@ -11,6 +11,7 @@ import os
 from contextlib import contextmanager
 from datetime import timedelta
 
+from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException
 
 GPU_POOL = os.environ.get("ALCHEMIST_GPU_POOL", "alchemist_gpu")  # created by `make up`
@@ -33,3 +34,13 @@ def operator_errors_fail():
         yield
     except OperatorError as e:
         raise AirflowFailException(str(e)) from None
+
+
+def run_params(dataset: str) -> dict:
+    """The run settings every curation DAG takes: dataset name, profile, config, shard size."""
+    return {
+        "dataset": Param(dataset, type="string", description="dataset name under the warehouse"),
+        "profile": Param("offline", enum=["offline", "lite", "full"]),
+        "config": Param("", type="string", description="optional YAML run config"),
+        "shard_size": Param(0, type="integer", minimum=0, description="rows per shard; 0: the config's"),
+    }
