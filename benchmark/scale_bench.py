@@ -43,6 +43,12 @@ def _row(metric: str, value, unit: str, notes: str) -> dict:
 # --- Inputs ----------------------------------------------------------------------------------
 
 
+def duplicate_rows(rows: int) -> int:
+    """How many rows of a `rows`-row load manifest repeat the row before them."""
+    every = round(1 / LOAD_DUPLICATE_SHARE)
+    return sum(1 for i in range(2, rows) if i % every == 1)
+
+
 def build_load_manifest(folder: Path, rows: int) -> Path:
     """`rows` manifest rows over the demo videos, with broken and duplicate rows mixed in."""
     import csv
@@ -134,11 +140,12 @@ def load_job(rows: int) -> dict:
         rejections = warehouse.read_table(folder / "ds", "rejections")
         row_level = rejections.filter(pc.is_in(rejections["level"], value_set=_levels("input", "clip")))
         outcomes = clips.num_rows + row_level.num_rows
+        # A duplicate's rejection is keyed by its manifest row, so every key appears once.
         keys = clips["input_key"].to_pylist() + row_level["input_key"].to_pylist()
         duplicates = row_level.filter(pc.equal(row_level["reason"], "duplicate_input")).num_rows
         return {"rows": rows, "seconds": seconds, "clips": clips.num_rows,
                 "rejected": row_level.num_rows, "accounted": outcomes == rows,
-                "keys_once": len(keys) - len(set(keys)) == duplicates,
+                "keys_once": len(keys) == len(set(keys)) and duplicates == duplicate_rows(rows),
                 "driver_rss": rss.driver, "worker_rss": rss.worker}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
