@@ -21,6 +21,9 @@ Per pair:
   changed    the fraction of pixels whose blurred colour still differs after the warp: a
              flat-coloured mover over a flat background has no flow to measure, but it changes
              pixels.
+Per clip, the median over pairs, at the spacing that sees the most; and the camera's
+steadiness (its speed at the long spacing over its speed at the short one): ~1 for a camera
+that travels, well below 1 for one that shakes (shake does not add up over time).
 Speeds are in frame sizes (longer side) per second, so scores do not depend on resolution or
 sampling rate. Scores are stored first; `decide()` applies the thresholds, so they can be
 re-tuned from `clip_scores` (`alchemist retune`). The thresholds are chosen on the train split
