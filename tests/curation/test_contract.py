@@ -1,5 +1,7 @@
 """The contract checker and the balance, fed a sound dataset and one broken in each way they
 know; key rounding at exact half milliseconds; per-actor CPU scaling (issue 9 item 7)."""
+import re
+
 import pyarrow as pa
 import pytest
 
@@ -64,7 +66,7 @@ BROKEN = {
 }
 
 
-@pytest.mark.parametrize("problem", list(BROKEN))
+@pytest.mark.parametrize("problem", list(BROKEN), ids=lambda problem: re.sub(r"\W+", "_", problem).strip("_"))
 def test_each_kind_of_broken_dataset_is_found(problem, tmp_path, table_rows):
     _write(tmp_path, table_rows, {**SOUND, **BROKEN[problem]})
     found = contract_violations(tmp_path)

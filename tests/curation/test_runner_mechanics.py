@@ -37,7 +37,8 @@ class ToyIngest(Stage):
 
 @dataclass
 class ToyScore(Stage):
-    """Scores every clip; rejects clips of inputs 0 mod 3; notes a missing 'hat' on the rest."""
+    """Scores every clip; rejects clips of inputs 0 mod 3; notes a missing 'hat' on frame 2 and
+    an unusable background (no entity, no frame) on the rest."""
 
     name = "toyscore"
     writes = (pa.field("toy", pa.float32()), pa.field("toy_raw", pa.string()))
@@ -54,7 +55,8 @@ class ToyScore(Stage):
         value = 0.0 if int(row["video_id"][1:]) % 3 == 0 else 1.0
         if value < self.threshold:
             return Outcome.reject("too_low", "toy score under threshold", toy=value, toy_raw=f"raw{value}")
-        return Outcome(values={"toy": value}, notes=[note("entity", "not_found", "no hat", "hat", 2)])
+        return Outcome(values={"toy": value}, notes=[note("entity", "not_found", "no hat", "hat", 2),
+                                                     note("background", "mask_too_large", "mask 80%")])
 
 
 STAGES = [ToyIngest(), ToyScore()]
@@ -81,7 +83,12 @@ def test_route_keeps_the_table_contract():
     assert too_low and all(r["payload"] == "raw0.0" for r in too_low)
     assert all(r["payload"] is None for r in rejections if r["reason"] != "too_low")
     hat = [r for r in rejections if r["level"] == "entity"]
-    assert all(r["key"] == f"{r['clip_key']}/hat/frame2" and r["stage"] == "toyscore" for r in hat)
+    assert hat and all(r["key"] == f"{r['clip_key']}/hat/frame2" and r["stage"] == "toyscore" for r in hat)
+    assert all(r["detail"] == "no hat" and r["entity"] == "hat" and r["frame_index"] == 2 for r in hat)
+    background = [r for r in rejections if r["level"] == "background"]
+    assert len(background) == len(hat) and all(
+        r["key"] == f"{r['clip_key']}/background" and r["detail"] == "mask 80%" and r["stage"] == "toyscore"
+        and r["entity"] is None and r["frame_index"] is None for r in background)
     assert {v for v in tables["videos"]["video_id"].to_pylist()} == {f"v{i}" for i in range(10) if i % 5}
 
 
