@@ -58,11 +58,15 @@ def _phrase(toks: list, root) -> tuple[str, object] | None:
 
 
 def _conjunct_verb(tok, chunk) -> bool:
-    """ "A woman and a man dance": the verb, in its base form, parsed as a noun conjunct
-    ("a man dance") with the real noun as its compound."""
+    """ "A woman and a man dance", "Two ladybugs crawl": the verb, in its base form, parsed
+    as the noun heading the phrase ("a man dance"), the real noun its compound. At the root
+    the noun before it must be a person or animal ("A coffee cup." stays one noun)."""
     prev = tok.doc[tok.i - 1]
-    return (tok.i == chunk.end - 1 and tok.i > chunk.start and tok.dep_ == "conj"
-            and prev.dep_ == "compound" and prev.head == tok and roles.looks_like_verb(tok))
+    if not (tok.i == chunk.end - 1 and tok.i > chunk.start and prev.dep_ == "compound"
+            and prev.head == tok):
+        return False
+    living = lexicon.is_living(prev.text, prev.lemma_.lower())
+    return (tok.dep_ == "conj" or (tok.dep_ == "ROOT" and living)) and roles.looks_like_verb(tok)
 
 
 def _swallowed_verb(tok, chunk) -> bool:

@@ -48,9 +48,12 @@ def test_issue_captions_get_the_expected_entities_and_verdicts(spacy_extractor, 
     # a thing is a subject only when it moves itself; parked, it is an object
     ("A white van is parked in front of a house.", "no_subject",
      {("white van", "object"), ("house", "object")}),
-    # plural movers are plural subjects
+    # plural movers are plural subjects; a base-form verb read as a noun is repaired
     ("Two trucks drive along a highway.", "plural_subject",
      {("trucks", "subject"), ("highway", "background")}),
+    ("Two ladybugs crawl across the ground.", "plural_subject",
+     {("ladybugs", "subject"), ("ground", "background")}),
+    ("A coffee cup.", "no_subject", {("coffee cup", "object")}),
     # time words are not entities; scene words stay background even when they move
     ("Clouds drift across the sky at sunset.", "no_subject",
      {("Clouds", "background"), ("sky", "background")}),
