@@ -78,7 +78,8 @@ class Report:
                 report.target[(r["background"].split(":")[0], r["predicted"] == KEPT)] += 1
             if r["kind"] != "mover":
                 report.negatives[(r["kind"], r["predicted"] != KEPT)] += 1
-            if (r["label"] == "desirable") != (r["predicted"] == KEPT) and (r["target"] or r["kind"] != "mover"):
+            misjudged = (r["label"] == "desirable") != (r["predicted"] == KEPT)
+            if misjudged and (r["target"] or r["kind"] != "mover"):
                 report.wrong.append(_describe(r))
         return report
 
@@ -135,7 +136,8 @@ STILL_KINDS = ("pan", "zoom", "rotate", "static_noise")
 
 
 def _describe(r: dict) -> str:
-    scores = " ".join(f"{k.removeprefix('motion_')}={r[k]:.4g}" for k in SCORE_COLUMNS if r.get(k) is not None)
+    scores = " ".join(f"{k.removeprefix('motion_')}={r[k]:.4g}" for k in SCORE_COLUMNS
+                      if r.get(k) is not None)
     params = (f"area {r['area']:.3f} speed {r['speed']:.3f} {'textured' if r['textured'] else 'flat'}"
               f" {r['path']} pan {r['camera_pan']:.3f}" if r["kind"] == "mover" else f"rate {r['speed']:.3g} "
               f"noise {r['noise_sigma']:.1f} shake {r['shake_px']:.2f}")

@@ -156,7 +156,7 @@ def texture(name: str = "brick", tint: tuple[int, int, int] = (190, 140, 100)) -
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
-def _fit(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+def cover_crop(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """Resize `image` so it covers `hw` (keeping aspect), then centre-crop to exactly `hw`."""
     h, w = hw
     scale = max(h / image.shape[0], w / image.shape[1])
@@ -211,7 +211,7 @@ def pan_over_photo(image: np.ndarray, n_frames: int = 60, hw: tuple[int, int] = 
 def static_clip(image: np.ndarray, n_frames: int = 48,
                 hw: tuple[int, int] = DEFAULT_HW) -> np.ndarray:
     """A photo held still for `n_frames`: no motion at all."""
-    frame = _fit(image, hw)
+    frame = cover_crop(image, hw)
     return np.repeat(frame[None], n_frames, axis=0)
 
 
@@ -242,7 +242,7 @@ def moving_object_clip(seed: int = 0, n_frames: int = 60, hw: tuple[int, int] = 
     """
     rng = np.random.default_rng(seed)
     h, w = hw
-    floor = _fit(texture(background), hw).astype(np.float32)
+    floor = cover_crop(texture(background), hw).astype(np.float32)
     r = radius if radius is not None else min(h, w) * rng.uniform(0.14, 0.18)
     x0, x1 = (r + 4, w - r - 4) if rng.random() < 0.5 else (w - r - 4, r + 4)
     y_mid = h * rng.uniform(0.45, 0.6)

@@ -193,7 +193,7 @@ def _background(kind: str, hw: tuple[int, int], rng: np.random.Generator,
         tiles = rng.uniform(20, 235, (h // cell + 1, w // cell + 1, 3)).astype(np.float32)
         scene = np.repeat(np.repeat(tiles, cell, axis=0), cell, axis=1)[:h, :w]
     elif kind.startswith("photo:"):
-        scene = synthetic._fit(synthetic.photo(kind.split(":", 1)[1]), (h, w)).astype(np.float32)
+        scene = synthetic.cover_crop(synthetic.photo(kind.split(":", 1)[1]), (h, w)).astype(np.float32)
     else:
         raise ValueError(f"unknown background {kind!r}")
     return np.clip(scene, 0, 255).astype(np.float32)
@@ -271,7 +271,7 @@ def _mover_surface(spec: ClipSpec, size: int, background: np.ndarray,
     if spec.textured:
         name = synthetic.TEXTURES[int(rng.integers(len(synthetic.TEXTURES)))]
         tint = tuple(int(c) for c in rng.integers(60, 230, 3))
-        return synthetic._fit(synthetic.texture(name, tint), (size, size)).astype(np.float32)
+        return synthetic.cover_crop(synthetic.texture(name, tint), (size, size)).astype(np.float32)
     bg_grey = float(background.mean())
     while True:
         color = rng.uniform(0, 255, 3)

@@ -81,7 +81,8 @@ def test_thresholds_sit_between_train_negatives_and_targets_and_cuts_split_the_c
         return dict(label=label, target=label == "desirable", motion_residual=residual,
                     motion_changed_frac=changed, motion_raw=raw, motion_camera_steadiness=steadiness)
 
-    rows = [row("still_image", 0.04, 0.001, 0.0001, 0.1),  # sensor noise: the "camera" jitters row("still_image", 0.02, 0.0, 0.2, 0.95),
+    rows = [row("still_image", 0.04, 0.001, 0.0001, 0.1),  # sensor noise: the "camera" jitters
+            row("still_image", 0.02, 0.0, 0.2, 0.95),
             row("slight_motion", 0.01, 0.0, 0.01, 0.3), row("slight_motion", 0.01, 0.0, 0.005, 0.2),
             row("desirable", 0.03, 0.1, 1.0), row("desirable", 0.16, 0.004, 1.0),
             row("desirable", 0.25, 0.016, 1.0)]
@@ -138,5 +139,6 @@ def test_eval_filter_runs_a_videomae_checkpoint_on_the_same_clips(tmp_path, caps
     assert "motion filter on the heldout split (3 clips)" in out
     videomae = out[out.index("videomae filter on the heldout split (3 clips)"):]
     # three clips, each counted once in the videomae confusion matrix
-    rows = [line.split() for line in videomae.splitlines() if line.split()[:1] and line.split()[0] in sm.LABELS]
+    rows = [line.split() for line in videomae.splitlines()
+            if line.split()[:1] and line.split()[0] in sm.LABELS]
     assert sum(int(n) for row in rows[:3] for n in row[1:]) == 3
