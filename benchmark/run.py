@@ -22,6 +22,7 @@ MODULES = [
     "benchmark.videomae_bench",
     "benchmark.personalization_bench",
     "benchmark.scale_bench",
+    "benchmark.service_bench",
     "benchmark.motion_bench",
 ]
 COLUMNS = ["benchmark", "metric", "value", "unit", "notes"]

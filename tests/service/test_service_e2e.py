@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,7 +19,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 RUN_TIMEOUT_S = 1500
-POLL_S = 5
 BROWSER_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1600,1200")
 
@@ -38,34 +36,6 @@ def _make(target: str, env: dict, timeout: float) -> subprocess.CompletedProcess
     venv = Path(sys.executable).parent.parent
     return subprocess.run(["make", "-s", "-C", str(REPO), f"VENV={venv}", "-o", f"{venv}/.installed", target],
                           env=env, capture_output=True, text=True, timeout=timeout)
-
-
-class Api:
-    def __init__(self, base: str, password: str):
-        self.base = base
-        self.token = self.call("POST", "/auth/token", {"username": "admin", "password": password})["access_token"]
-
-    def call(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> dict:
-        headers = {"Content-Type": "application/json"}
-        if auth and getattr(self, "token", None):
-            headers["Authorization"] = f"Bearer {self.token}"
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data, headers, method=method)
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.loads(r.read())
-
-    def wait_for(self, path: str, done, timeout: float = RUN_TIMEOUT_S) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                got = self.call("GET", path)
-                if done(got):
-                    return got
-            except urllib.error.HTTPError as e:
-                if e.code != 404:  # 404: not parsed / not created yet
-                    raise
-            time.sleep(POLL_S)
-        raise AssertionError(f"timed out waiting on {path}")
 
 
 def _leftovers(root: Path, ports: list[int]) -> list[str]:
@@ -112,8 +82,10 @@ def service(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def api(service):
+    from curation.service_client import ServiceApi
+
     password = json.loads((service["root"] / "airflow" / "passwords.json").read_text())["admin"]
-    return Api(service["url"], password)
+    return ServiceApi(service["url"], password)
 
 
 @pytest.fixture(scope="module")
@@ -121,11 +93,7 @@ def curate_run(service, api, tmp_path_factory):
     from curation.demo_data import build_demo_manifest
 
     manifest = build_demo_manifest(tmp_path_factory.mktemp("service_inputs"))
-    api.wait_for("/api/v2/dags/curate", lambda d: d["dag_id"] == "curate", timeout=300)
-    run = api.call("POST", "/api/v2/dags/curate/dagRuns",
-                   {"logical_date": None, "conf": {"manifest": str(manifest), "shard_size": 2}})
-    run_path = f"/api/v2/dags/curate/dagRuns/{urllib.parse.quote(run['dag_run_id'], safe='')}"
-    final = api.wait_for(run_path, lambda r: r["state"] in ("success", "failed"))
+    final, run_path = api.run_dag("curate", {"manifest": str(manifest), "shard_size": 2}, timeout=RUN_TIMEOUT_S)
     tis = api.call("GET", f"{run_path}/taskInstances")["task_instances"]
     assert final["state"] == "success", [(t["task_id"], t["map_index"], t["state"]) for t in tis]
     return {"run": final, "path": run_path, "tis": tis}
@@ -166,7 +134,7 @@ def test_run_note_links_a_served_report(curate_run, service):
 def test_train_is_triggered_by_the_curated_asset(curate_run, api):
     if not (REPO / "dags" / "train.py").exists():
         pytest.skip("dags/train.py (issue 12) is not on this branch yet")
-    runs = api.wait_for("/api/v2/dags/train/dagRuns", lambda r: r["total_entries"] >= 1, timeout=300)
+    runs = api.wait_for("/api/v2/dags/train/dagRuns", lambda r: r["total_entries"] >= 1, timeout=RUN_TIMEOUT_S)
     assert [r["run_type"] for r in runs["dag_runs"]] == ["asset_triggered"]
 
 
