@@ -8,7 +8,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-HTTP_TIMEOUT_S = 30
+HTTP_TIMEOUT_S = 60
 POLL_S = 5
 
 
@@ -27,7 +27,8 @@ class ServiceApi:
             return json.loads(r.read())
 
     def wait_for(self, path: str, done, timeout: float) -> dict:
-        """GET `path` until `done(answer)`; 404 means not there yet (a DAG not parsed yet)."""
+        """GET `path` until `done(answer)`; 404 means not there yet (a DAG not parsed yet), and
+        a slow answer on a loaded machine is asked again, until `timeout`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -37,6 +38,8 @@ class ServiceApi:
             except urllib.error.HTTPError as e:
                 if e.code != 404:
                     raise
+            except (TimeoutError, urllib.error.URLError):
+                pass
             time.sleep(POLL_S)
         raise TimeoutError(f"timed out after {timeout:.0f}s waiting on {path}")
 
