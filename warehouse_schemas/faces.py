@@ -18,4 +18,10 @@ V1 = versioned(
     1,
     "faces",
 )
-VERSIONS = [V1]
+
+# V2 (issue 8): why the subject was treated as a person (paper 3.1 crops faces of human
+# subjects only): "person_word" (the word is in curation/persons.py's person lexicon) or
+# "unknown_word" (neither a person nor a known non-human word: tried, and a face was found
+# inside its mask). Null in rows written before V2.
+V2 = versioned([*V1, pa.field("human_by", pa.string())], 2, "faces")
+VERSIONS = [V1, V2]

@@ -21,8 +21,8 @@ answer honestly, and says so in every row it writes (`detector`, `segmenter` col
   masks              OpenCV GrabCut inside the box, seeded with what the detector knows
                      (the face as sure foreground; the moving region as probable foreground).
 
-Which words are human is decided by HUMAN_WORDS on the phrase's head noun (its last word):
-"young man" and "baseball player" are human; "man's hat" and "snowman" are not.
+Which words are human is decided by curation/persons.py on the phrase's head noun (its last
+word): "young man" and "baseball player" are human; "man's hat" and "snowman" are not.
 """
 from __future__ import annotations
 
@@ -36,24 +36,7 @@ import numpy as np
 from curation.imaging import (box_area, clip_box, estimate_homography, fill_holes,
                               largest_component, pixel_box)
 from curation.localize.grounding_dino import Detection
-
-# Head nouns that denote one person (our choice; extend as captions demand). Plural forms are
-# absent on purpose: plural subjects are rejected upstream (paper A.2).
-HUMAN_WORDS = frozenset("""
-    man woman person boy girl child kid baby toddler infant lady gentleman guy teen teenager
-    adult human individual someone somebody youngster male female
-    mother father mom mum dad son daughter brother sister grandmother grandfather grandma
-    grandpa husband wife bride groom friend
-    player athlete worker chef cook doctor nurse teacher student soldier officer policeman
-    policewoman fireman firefighter driver rider cyclist biker skier surfer skater
-    skateboarder snowboarder dancer singer musician guitarist drummer pianist violinist
-    actor actress host presenter reporter journalist anchor speaker customer farmer fisherman
-    climber runner jogger swimmer diver gymnast boxer wrestler fighter golfer hiker model
-    businessman businesswoman shopper vendor seller waiter waitress bartender barber mechanic
-    pilot astronaut scientist artist painter carpenter craftsman cameraman salesman
-    sportsman spokesman chairman repairman gamer streamer vlogger youtuber tourist traveler
-    traveller passenger pedestrian referee coach instructor trainer magician clown
-""".split())
+from curation.persons import is_human
 
 # Body proportions in face-box units (our choice, from figure-drawing canon: shoulders are
 # ~3 head widths, an adult is ~7.5 heads tall; MTCNN's box starts at the brows, so the head
@@ -64,14 +47,6 @@ HEAD_TOP = 0.5
 FACE_CORE = 0.5  # the central fraction of the face box seeded as sure foreground for GrabCut
 NECK = 0.3  # shoulders start this many face heights below the face box
 CHEST_CORE = 0.6  # width (face widths) of the chest strip seeded as sure foreground
-
-
-def head_noun(word: str) -> str:
-    return word.lower().replace("-", " ").split()[-1] if word.strip() else ""
-
-
-def is_human(word: str) -> bool:
-    return head_noun(word) in HUMAN_WORDS
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """Faces stage (paper 3.1): a face crop for every subject reference that depicts a human.
 
-Nothing earlier in the pipeline tells a person from an animal, so a face is only kept when
-the detector is confident AND the face lies inside the reference's own mask: a dog's
-reference box that happens to contain its owner's face, or a second person standing inside
-the box, yields no face. Per reference we detect on the frame cropped to the reference box
+Whether a subject is human is decided from its entity word (curation/persons.py): a person
+word is searched for a face, a known non-human word (an animal, a vehicle, a doll) never is,
+and an unknown word is tried; each face row records which (`human_by`). A face is only kept
+when the detector is confident AND the face lies inside the reference's own mask: a second
+person standing inside the box yields no face. Per reference we detect on the frame cropped to the reference box
 plus some context (detectors need the chin and hair), keep the best face, and store a crop
 with a margin in `faces` (one row per reference at most).
 
@@ -24,6 +25,7 @@ import pyarrow as pa
 from curation.faces.detect import DEFAULT_MIN_SCORE, Face, get_detector
 from curation.imaging import decode_png, encode_png, paste_mask, pixel_box
 from curation.keys import child_key
+from curation.persons import human_word
 from curation.stage import Outcome, Resources, Stage, note
 from warehouse_schemas import registry
 
@@ -119,7 +121,8 @@ class FacesStage(Stage):
         decoded: dict[int, np.ndarray] = {}
         faces, notes = [], []
         for ref in row.get("references") or []:
-            if ref["word"] not in subjects:
+            human = human_word(ref["word"])
+            if ref["word"] not in subjects or human is False:
                 continue
             k = ref["frame_index"]
             if k not in decoded and k in frames:
@@ -137,7 +140,8 @@ class FacesStage(Stage):
                                        for c in candidates[:3])
                     notes.append(note("entity", why, detail, entity=ref["word"], frame_index=k))
                 continue
-            faces.append(self.face_row(row["clip_key"], ref, best, frame, origin))
+            face = self.face_row(row["clip_key"], ref, best, frame, origin)
+            faces.append({**face, "human_by": "person_word" if human else "unknown_word"})
         return Outcome({"faces": faces}, notes=notes)
 
     def candidates(self, frame: np.ndarray, origin: tuple[int, int], ref: dict) -> list[Candidate]:

@@ -145,11 +145,36 @@ def test_face_outside_the_subject_mask_is_not_kept(stage):
     box = (40, 20, 460, 512)
     mask = np.zeros((box[3] - box[1], box[2] - box[0]), bool)
     mask[250:] = True  # only the suit: the face in the box is not this subject's
-    rows = run_stage(stage, [one_image_row("v:0-1000", "dog", "subject", img, box, mask)])
+    rows = run_stage(stage, [one_image_row("v:0-1000", "woman", "subject", img, box, mask)])
     assert rows[0]["faces"] == []
     (n,) = rows[0]["notes"]
     assert n["reason"] == "face_outside_mask" and n["reason"] in REASONS
-    assert n["level"] == "entity" and n["entity"] == "dog" and n["frame_index"] == 1
+    assert n["level"] == "entity" and n["entity"] == "woman" and n["frame_index"] == 1
+
+
+def test_an_animal_subject_gets_no_face_crop_even_with_a_human_face_in_its_mask(stage):
+    """Paper 3.1 crops faces of human subjects only: the word decides, not the detector."""
+    from skimage.data import astronaut
+
+    img = astronaut()  # a confident human face, entirely inside the reference box and mask
+    box = (40, 20, 460, 512)
+    dog = run_stage(stage, [one_image_row("v:0-1000", "brown dog", "subject", img, box)])
+    assert dog[0]["faces"] == [] and dog[0]["notes"] == []
+    person = run_stage(stage, [one_image_row("v:0-1000", "woman", "subject", img, box)])
+    assert [f["human_by"] for f in person[0]["faces"]] == ["person_word"]
+
+
+def test_an_unknown_word_is_tried_and_the_decision_recorded(stage):
+    from skimage.data import astronaut, chelsea
+
+    tried = run_stage(stage, [one_image_row("v:0-1000", "explorer", "subject", astronaut(),
+                                            (40, 20, 460, 512))])
+    (face,) = tried[0]["faces"]
+    assert face["human_by"] == "unknown_word"
+    cat = chelsea()
+    nothing = run_stage(stage, [one_image_row("v:0-1000", "explorer", "subject", cat,
+                                              (0, 0, cat.shape[1], cat.shape[0]))])
+    assert nothing[0]["faces"] == []
 
 
 def test_only_subject_references_get_faces(stage):

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from curation import persons
 from curation.localize import offline
 from curation.imaging import decode_png, encode_png, fill_holes, mask_iou
 from curation.localize.segments import reference_images
@@ -66,7 +67,7 @@ def carphone():
                                          ("Little-Girl", True), ("man's hat", False), ("dog", False),
                                          ("snowman", False), ("red ball", False)])
 def test_human_words_are_decided_on_the_head_noun(word, human):
-    assert offline.is_human(word) is human
+    assert persons.is_human(word) is human
 
 
 def test_body_box_follows_body_proportions_and_stays_in_frame():
