@@ -63,6 +63,8 @@ def _retune(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alchemist", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an operator error instead of one line")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("curate", help="run the curation pipeline on a manifest (no Airflow)")
@@ -141,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except OperatorError as e:
+        if args.debug:
+            raise
         print(f"alchemist: error: {e}", file=sys.stderr)
         return 2
 

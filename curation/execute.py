@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.stage import OK, REJECTED, Stage, output_schema
-from curation.stage_pool import first_line
+from curation.stage_pool import StageSetupError, first_line
 
 
 def apply_stage(stage: Stage, batch: pa.Table) -> pa.Table:
@@ -55,7 +55,11 @@ def _stamp(table: pa.Table, stage_name: str) -> pa.Table:
 def execute_local(stages: list[Stage], rows: pa.Table) -> pa.Table:
     """The same pipeline in-process, without Ray (for debugging and unit tests of stages)."""
     for stage in stages:
-        stage.ensure_setup()
+        try:
+            stage.ensure_setup()
+        except Exception as e:  # the same one line as a failed Ray actor, not a traceback
+            raise StageSetupError(f"stage {stage.name!r} failed in setup(): "
+                                  f"{type(e).__name__}: {first_line(e)}") from e
         rows = apply_stage(stage, rows)
     return rows
 

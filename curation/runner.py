@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation import fingerprint, planning, warehouse
-from curation.config import ConfigError, RunConfig
+from curation.config import RunConfig
 from curation.execute import Limits, execute_local, run_on_actors
 from curation.profiles import build_stages
 from curation.route import route
@@ -40,13 +41,31 @@ def plan(manifest: str | Path, out: str | Path, config: RunConfig) -> list[int]:
 
 
 def preflight(stages: list[Stage]) -> None:
-    """Fail fast, in the driver, on what would fail every row: a model that is not there."""
-    for stage in stages:
-        for setting, spec in stage.models_needed().items():
-            if not spec:
-                raise ConfigError(f"stage {stage.name!r} needs stages.{stage.name}.{setting}: "
-                                  f"a hub id, a local directory or a package: spec")
-            model_registry.resolve(spec)
+    """Fail fast, in the driver, on what would fail every row: a model that is not there.
+
+    Every missing model of the run is listed at once, each with the setting that provides
+    it; hub checks run concurrently, each bounded by model_registry.HUB_TIMEOUT_S."""
+    needed = [(stage.name, setting, spec) for stage in stages
+              for setting, spec in stage.models_needed().items()]
+    with ThreadPoolExecutor(max(1, len(needed))) as pool:
+        problems = [p for p in pool.map(_missing_model, needed) if p]
+    if len(problems) == 1:
+        raise model_registry.ModelUnavailable(problems[0])
+    if problems:
+        raise model_registry.ModelUnavailable(
+            f"{len(problems)} models of this run are missing: " + " | ".join(problems))
+
+
+def _missing_model(need: tuple[str, str, str]) -> str | None:
+    stage, setting, spec = need
+    if not spec:
+        return (f"stage {stage!r} needs stages.{stage}.{setting}: a hub id, a local directory "
+                f"or a package: spec")
+    try:
+        model_registry.resolve(spec, check_hub=True)
+    except model_registry.ModelUnavailable as e:
+        return f"stages.{stage}.{setting}: {e}"
+    return None
 
 
 def run_meta(config: RunConfig) -> dict:

@@ -14,12 +14,14 @@ import dataclasses
 import functools
 import hashlib
 import json
+import re
 import threading
 import time
 from typing import Any
 
 import pyarrow as pa
 
+from curation.errors import OperatorError
 from curation.stage import Stage
 
 NAMESPACE = "alchemist"  # Ray namespace of every stage actor
@@ -27,8 +29,9 @@ IDLE_CHECK_S = 5.0  # how often an actor looks at its idle clock (our choice)
 DEATH_WAIT_S = 30.0  # how long a replacement waits for the killed actor's name to be freed
 
 
-class StageSetupError(RuntimeError):
-    """A stage's actor could not start (setup() raised or never finished)."""
+class StageSetupError(OperatorError, RuntimeError):
+    """A stage's actor could not start (setup() raised or never finished): almost always a
+    model that is not there, so the run ends at once with one line (exit code 2)."""
 
 
 class StageWorker:
@@ -127,7 +130,7 @@ class StagePool:
                                       f"{self.setup_timeout_s:g} s") from None
             except ray.exceptions.RayActorError as e:
                 raise StageSetupError(f"stage {self.stage.name!r} failed in setup(): "
-                                      f"{first_line(e)}") from None
+                                      f"{root_cause_line(e)}") from None
             self.actors[slot] = handle
         return self.actors[slot]
 
@@ -171,6 +174,14 @@ def stop_stage_actors() -> int:
         except ValueError:
             pass  # it ended itself meanwhile
     return stopped
+
+
+def root_cause_line(e: Exception) -> str:
+    """The original exception's line from a Ray actor-creation error, whose text is Ray's
+    preamble, the remote traceback, then `Type: message` of what setup() raised."""
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    raised = [line for line in lines if re.match(r"^[\w.]+(Error|Exception|Unavailable)\b.*:", line)]
+    return raised[-1] if raised else first_line(e)
 
 
 def first_line(e: Exception) -> str:

@@ -56,8 +56,17 @@ def parse(spec: str) -> ModelSpec:
     return ModelSpec("hub", name, revision or None)
 
 
-def resolve(spec: str) -> ModelSpec:
-    """Parse a spec and check that it can be loaded here, or raise ModelUnavailable."""
+# Our choice: a reachable hub answers a metadata request in well under a second; a preflight
+# that waits longer than this is slower than the user's patience, not more accurate.
+HUB_TIMEOUT_S = 5.0
+
+
+def resolve(spec: str, *, check_hub: bool = False) -> ModelSpec:
+    """Parse a spec and check that it can be loaded here, or raise ModelUnavailable.
+
+    A hub id that is not in the local cache is missing when the hub is offline; with
+    `check_hub` (preflight) it is also missing when the hub does not answer within
+    HUB_TIMEOUT_S, so workers never sit in download retries."""
     parsed = parse(spec)
     if parsed.kind == "package":
         return ModelSpec("package", str(package_file(parsed.location)))
@@ -65,12 +74,26 @@ def resolve(spec: str) -> ModelSpec:
         raise ModelUnavailable(
             f"model directory {parsed.location} does not exist; write it with "
             f"`save_pretrained`, or `alchemist models tiny --out DIR` for test checkpoints")
-    if parsed.kind == "hub" and offline() and not _in_hub_cache(parsed):
-        raise ModelUnavailable(
-            f"model {parsed.location} is not in the local Hugging Face cache and the hub is "
-            f"offline; run `huggingface-cli download {parsed.location}` on a networked machine "
-            f"(then copy ~/.cache/huggingface) or point the config at a local directory")
+    if parsed.kind == "hub" and not _in_hub_cache(parsed):
+        why = "the hub is offline" if offline() else _hub_unreachable(parsed) if check_hub else None
+        if why:
+            raise ModelUnavailable(
+                f"model {parsed.location} is not in the local Hugging Face cache and {why}; run "
+                f"`huggingface-cli download {parsed.location}` on a networked machine (then copy "
+                f"~/.cache/huggingface) or point the setting at a local directory")
     return parsed
+
+
+def _hub_unreachable(spec: ModelSpec) -> str | None:
+    """Why the hub cannot serve `spec` now (None when it can): one metadata request."""
+    from huggingface_hub import HfApi
+
+    try:
+        HfApi().model_info(spec.location, revision=spec.revision, timeout=HUB_TIMEOUT_S)
+    except Exception as e:  # connection refused, timeout, 404, gated: all mean "not here"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return f"the hub cannot provide it ({type(e).__name__}: {first[:160]})"
+    return None
 
 
 def package_file(location: str) -> Path:
