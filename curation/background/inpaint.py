@@ -93,24 +93,48 @@ class SDInpainter:
                     self._pipe.scheduler.config, algorithm_type="dpmsolver++")
 
     def __call__(self, image, mask, prompt=None, negative_prompt=None, seed=0):
+        return self.inpaint_batch([InpaintJob(image, mask, prompt, negative_prompt, seed)])[0]
+
+    def inpaint_batch(self, jobs: list["InpaintJob"]) -> list[np.ndarray]:
+        """Several clips in one pipeline call (a GPU runs the UNet on all of them at once).
+        Each clip keeps its own seeded generator, so its noise does not depend on the batch."""
         import torch
         from PIL import Image
 
-        if not mask.any():
-            return image.copy()
-        self.load()
-        h, w = image.shape[:2]
-        # the authors resize the frame and mask to 512x512 and the result back to the frame size
-        img = Image.fromarray(image).resize((self.size, self.size), Image.BICUBIC)
-        msk = Image.fromarray(mask.astype(np.uint8) * 255).resize((self.size, self.size), Image.NEAREST)
-        generator = torch.Generator("cpu").manual_seed(seed)
-        out = self._pipe(prompt=prompt or "", negative_prompt=negative_prompt, image=img,
-                         mask_image=msk, height=self.size, width=self.size,
-                         guidance_scale=self.guidance_scale, num_inference_steps=self.steps,
-                         generator=generator, output_type="np").images[0]  # (S, S, 3) in [0, 1]
-        out = (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        out = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
-        return blend(image, out, mask)
+        todo = [j for j in jobs if j.mask.any()]
+        if todo:
+            self.load()
+            # the authors resize the frame and mask to 512x512 and the result back to the frame size
+            out = self._pipe(
+                prompt=[j.prompt or "" for j in todo], negative_prompt=[j.negative_prompt or "" for j in todo],
+                image=[Image.fromarray(j.image).resize((self.size, self.size), Image.BICUBIC) for j in todo],
+                mask_image=[Image.fromarray(j.mask.astype(np.uint8) * 255).resize((self.size, self.size), Image.NEAREST)
+                            for j in todo],
+                height=self.size, width=self.size, guidance_scale=self.guidance_scale,
+                num_inference_steps=self.steps, output_type="np",
+                generator=[torch.Generator("cpu").manual_seed(j.seed) for j in todo]).images  # (N, S, S, 3) in [0, 1]
+            for j, result in zip(todo, out):
+                result = (np.clip(result, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+                h, w = j.image.shape[:2]
+                j.result = blend(j.image, cv2.resize(result, (w, h), interpolation=cv2.INTER_CUBIC), j.mask)
+        return [j.result if j.result is not None else j.image.copy() for j in jobs]
+
+
+@dataclass
+class InpaintJob:
+    image: np.ndarray  # (H, W, 3) RGB
+    mask: np.ndarray  # (H, W) bool: pixels to fill
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    seed: int = 0
+    result: np.ndarray | None = None
+
+
+def inpaint_all(inpainter: Inpainter, jobs: list[InpaintJob], batch: int) -> list[np.ndarray]:
+    """Every job's result: in batches of `batch` where the backend batches, else one by one."""
+    if batch > 1 and hasattr(inpainter, "inpaint_batch"):
+        return [r for k in range(0, len(jobs), batch) for r in inpainter.inpaint_batch(jobs[k:k + batch])]
+    return [inpainter(j.image, j.mask, j.prompt, j.negative_prompt, j.seed) for j in jobs]
 
 
 SCHEDULERS = ("default", "dpmsolver++")
