@@ -17,6 +17,9 @@ TRADES = """\
 What each lever trades (settings in `curation/cost/levers.py`):
 - `background.sd_scheduler: dpmsolver++`, `steps: 20`: DPM-Solver++ reaches the quality of 50 PNDM
   steps in about 20 (Lu et al. 2022); fewer steps than that visibly soften the fill.
+- `background.sd_batch: 8` (the default): clips per SD pipeline call. The counted FLOPs do not
+  change; on a GPU it is what lets the UNet reach the utilisation the roofline assumes (one 64x64
+  latent at a time leaves an A100 underfed).
 - `background.backend: lama`: one forward pass of LaMa (big-lama, Apache-2.0) instead of 2 x 20-50
   UNet passes; no text prompt, so A.2's background word no longer steers the fill.
 - `grounding.detector_frames: 1`: GroundingDINO on the middle frame only, its boxes found again in
