@@ -14,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
 
-.PHONY: install constraints demo test bench bench-personalization toy toy-ablation browser airflow up down clean
+.PHONY: lint install constraints demo test bench bench-personalization toy toy-ablation browser airflow up down clean
 
 install: $(STAMP)
 
@@ -39,6 +39,12 @@ browser:
 
 demo: install
 	$(BIN)/alchemist demo --airflow --out demo_out
+
+# Layering contracts (pyproject [tool.importlinter]) and logic written twice (pylint, 4 lines).
+lint: install
+	$(BIN)/lint-imports
+	$(BIN)/pylint --disable=all --enable=duplicate-code --min-similarity-lines=4 \
+		curation model operators warehouse_schemas training evaluation
 
 test: install browser
 	$(BIN)/pytest -q
