@@ -57,6 +57,7 @@ class TrainConfig:
     use_cache: bool = False  # read latents from `alchemist encode`'s cache instead of encoding
     ema_decay: float | None = None  # ours: optional EMA of the weights
     bf16: bool = False  # autocast on GPU
+    parallel: str = "ddp"  # Ray Train prepare_model strategy: "ddp", or "fsdp" for the large presets
     activation_checkpointing: bool = False  # recompute each block in backward (GPU memory)
     seed: int = 0
     log_every: int = 10
@@ -65,6 +66,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {sorted(STAGES)}, got {self.stage}")
+        if self.parallel not in ("ddp", "fsdp"):
+            raise ValueError(f"parallel must be 'ddp' or 'fsdp', got {self.parallel!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
 
@@ -94,10 +97,13 @@ _CPU = dict(dit="dit-tiny", vae="magvit-tiny", text_encoder="tiny", text_max_len
             checkpoint_every=50, flow={"shift": 1.0}, dit_overrides={"max_refs": 10})
 
 TRAIN_CONFIGS = {
-    "stage1": TrainConfig(name="stage1", stage=1, steps=490_000, warmup=10_000),  # paper B.2, Table 7
+    "stage1": TrainConfig(name="stage1", stage=1, steps=490_000, warmup=10_000,  # paper B.2, Table 7
+                          bf16=True, activation_checkpointing=True, parallel="fsdp"),
     "stage2": TrainConfig(name="stage2", stage=2, steps=20_000, warmup=0,  # paper B.2, Table 7
-                          conditioning=ConditioningConfig(max_entities=6)),  # paper Table 5
-    "stage3": TrainConfig(name="stage3", stage=3, steps=50_000, warmup=5_000),  # paper B.2, Table 7
+                          conditioning=ConditioningConfig(max_entities=6),  # paper Table 5
+                          bf16=True, activation_checkpointing=True, parallel="fsdp"),
+    "stage3": TrainConfig(name="stage3", stage=3, steps=50_000, warmup=5_000,  # paper B.2, Table 7
+                          bf16=True, activation_checkpointing=True, parallel="fsdp"),
     "demo": TrainConfig(name="demo", stage=3, steps=6, **_CPU),
     "cpu-stage1": TrainConfig(name="cpu-stage1", stage=1, steps=20, **_CPU),
     "cpu-stage2": TrainConfig(name="cpu-stage2", stage=2, steps=20, **_CPU),

@@ -119,7 +119,7 @@ class Run:
         loss = out["mse"].sum() * self.world / global_batch
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in self.dit.parameters() if p.requires_grad], self.cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.cfg.grad_clip)
         self.optimizer.step()
         self.schedule.step()
         self.update_ema()
@@ -191,12 +191,21 @@ def train_loop(loop_config: dict) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     run = Run(TrainConfig.from_dict(loop_config["config"]), loop_config["datasets"], Path(loop_config["run_dir"]),
               rank, world)
+    if world > 1:
+        from training import setup
+
+        # DDP: a batch without references leaves the reference path unused; FSDP: frozen and
+        # trained parameters share flat parameters only with use_orig_params.
+        kwargs = {"find_unused_parameters": True} if run.cfg.parallel == "ddp" else {"use_orig_params": True}
+        run.model = ray.train.torch.prepare_model(run.dit, parallel_strategy=run.cfg.parallel,
+                                                  parallel_strategy_kwargs=kwargs)
+        run.model.cfg = run.dit.cfg
+        if run.cfg.parallel == "fsdp":  # FSDP flattens the parameters: the optimizer comes after
+            run.optimizer = setup.build_optimizer(run.model, run.cfg)
+            run.schedule = setup.build_schedule(run.optimizer, run.cfg)
     start = 0
     if loop_config.get("resume") and latest_checkpoint(run.run_dir) is not None:
         start = restore(run, latest_checkpoint(run.run_dir))
-    if world > 1:
-        run.model = ray.train.torch.prepare_model(run.dit, parallel_strategy_kwargs={"find_unused_parameters": True})
-        run.model.cfg = run.dit.cfg
     run.fit(start)
 
 
