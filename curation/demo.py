@@ -43,7 +43,7 @@ def run_demo(out: Path, use_airflow: bool = True) -> int:
     print(summary(dataset))
     print(f"\ntables: {dataset}/<table>/part-*.parquet  (read them with duckdb or pyarrow)")
     print(f"contact sheet (frames, segments, faces, backgrounds): {sheet}")
-    from training.demo import continue_into_training
+    from curation.demo_training import continue_into_training
 
     extra = asset_events(home, "alchemist_curated")[-1] if home else {"location": str(dataset)}
     return continue_into_training(out, dataset, home, extra)
