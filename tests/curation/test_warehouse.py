@@ -92,6 +92,11 @@ def test_commit_removes_files_of_no_committed_shard_and_the_glob_is_exact(shard,
         glob = str(tmp_path / name / "*.parquet")
         assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}')").fetchall() == [(success["counts"][name],)]
     assert success["counts"] == {"clips": 5, "references": 2}
+    assert json.loads((tmp_path / "_SUCCESS").read_text()) == success
+    assert success["shards"] == [0, 1] and success["schema_versions"]["clips"] == registry.version_of("clips")
+    shard(tmp_path, 2)  # published after the commit: `_SUCCESS` still decides what is committed
+    assert warehouse.committed_shards(tmp_path) == [0, 1]
+    assert warehouse.read_table(tmp_path, "clips").num_rows == 5
 
 
 def test_a_committed_shard_with_a_missing_file_is_an_error(shard, tmp_path):
