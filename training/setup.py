@@ -11,15 +11,26 @@ from model.dit import is_reference_path
 from training.config import TrainConfig
 
 
+TINY_NAMES = ("t5", "clip", "dinov2", "mae", "wan_vae")
+
+
+def tiny_encoders(out: Path) -> dict[str, str]:
+    """Tiny random encoders, written once per run and reused: the tiny tokenizer's training is
+    not deterministic, so every worker (and a resumed run) must read the same files."""
+    from model.tiny import write_tiny_model_checkpoints
+
+    if all((out / name).is_dir() for name in TINY_NAMES):
+        return {name: str(out / name) for name in TINY_NAMES}
+    return write_tiny_model_checkpoints(out)
+
+
 def encoder_configs(cfg: TrainConfig, run_dir: Path) -> dict:
     """{"text": ..., "image": ...} encoder settings; "tiny" writes random tiny checkpoints."""
     from model.encoders import ImageEncoderConfig, TextEncoderConfig
 
     text_spec, image_spec = cfg.text_encoder, cfg.image_encoder_spec
     if cfg.text_encoder == "tiny":
-        from model.tiny import write_tiny_model_checkpoints
-
-        paths = write_tiny_model_checkpoints(Path(run_dir) / "encoders")
+        paths = tiny_encoders(Path(run_dir) / "encoders")
         text_spec, image_spec = paths["t5"], image_spec or paths.get(cfg.image_encoder)
     return {"text": TextEncoderConfig(spec=str(text_spec), max_length=cfg.text_max_length).to_dict(),
             "image": ImageEncoderConfig(kind=cfg.image_encoder, spec=image_spec and str(image_spec),

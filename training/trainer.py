@@ -217,6 +217,9 @@ def run_training(cfg: TrainConfig, datasets: list[str], run_dir, workers: int = 
 
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
+    from training.setup import encoder_configs
+
+    encoder_configs(cfg, run_dir)  # tiny encoders are written once, here, before any worker reads them
     if workers:
         from curation.runner import ensure_ray
 

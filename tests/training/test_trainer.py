@@ -68,9 +68,6 @@ def test_loss_from_the_latent_cache_equals_on_the_fly_encoding(sprite_dataset, t
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="open bug: in-process simulation shows the final layer's gradient "
-                   "differs by ~0.3% between a global batch of 4 on one worker and 2+2 on two (the per-sample "
-                   "losses match); passed once with a 1+1 split. See training/README 'Known limits'.")
 def test_two_ray_train_workers_match_one_after_a_step(sprite_dataset, tmp_path, ray_session):
     from training.trainer import run_training
 
