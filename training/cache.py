@@ -9,8 +9,9 @@ Written beside the dataset, committed like curation shards (temporary name, rena
 
 A clip is encoded from the start of its span (the trainer's on-the-fly crop is the same),
 so the loss from the cache equals the loss from on-the-fly encoding. Reference images stay
-raw: they are augmented anew at every step. Text tokens and their character offsets are
-stored too (binding maps words to token positions through them).
+raw: they are augmented anew at every step. The caption's token offsets are stored (binding
+maps words to token positions through them); the text encoder's outputs are not cached yet:
+the trainer encodes captions per step.
 """
 from __future__ import annotations
 
