@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,12 +26,6 @@ def _row(metric: str, value, unit: str, notes: str) -> dict:
     return {"benchmark": "service", "metric": metric, "value": value, "unit": unit, "notes": notes}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _in_process(manifest: Path, out: Path) -> float:
     env = {k: v for k, v in os.environ.items() if k != "ALCHEMIST_RAY_ADDRESS"}
     start = time.monotonic()
@@ -42,10 +35,10 @@ def _in_process(manifest: Path, out: Path) -> float:
 
 
 def _through_service(manifest: Path, root: Path) -> float:
-    from curation.service import Layout, down, up
+    from curation.service import Layout, down, free_port, up
     from curation.service_client import ServiceApi
 
-    layout = Layout(root, api_port=_free_port(), ray_port=_free_port(), report_port=_free_port())
+    layout = Layout(root, api_port=free_port(), ray_port=free_port(span=2), report_port=free_port())
     try:
         up(layout)
         api = ServiceApi(layout.url, json.loads(layout.passwords.read_text())["admin"])

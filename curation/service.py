@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -64,6 +65,22 @@ class Layout:
     state_file = property(lambda self: self.root / "service.json")
     passwords = property(lambda self: self.root / "airflow" / "passwords.json")
     url = property(lambda self: f"http://localhost:{self.api_port}")
+
+
+def free_port(span: int = 1) -> int:
+    """A loopback port that is free now, and the `span - 1` after it too (the Ray head takes
+    its GCS port and the next one for Ray Client). Ephemeral range: clear of Ray's worker ports."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if all(_refused(port + i) for i in range(1, span)):
+            return port
+
+
+def _refused(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 def _secrets(layout: Layout) -> dict[str, str]:

@@ -25,12 +25,6 @@ BROWSER_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))  # ephemeral range: clear of Ray's default worker ports
-        return s.getsockname()[1]
-
-
 def _make(target: str, env: dict, timeout: float) -> subprocess.CompletedProcess:
     """`make <target>` with the venv running the tests (never reinstalled into: `-o` stamp)."""
     venv = Path(sys.executable).parent.parent
@@ -61,8 +55,10 @@ def _leftovers(root: Path, ports: list[int]) -> list[str]:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     root = tmp_path_factory.mktemp("service")
-    ports = {"ALCHEMIST_UI_PORT": _free_port(), "ALCHEMIST_RAY_PORT": _free_port(),
-             "ALCHEMIST_REPORT_PORT": _free_port()}
+    from curation.service import free_port
+
+    ports = {"ALCHEMIST_UI_PORT": free_port(), "ALCHEMIST_RAY_PORT": free_port(span=2),
+             "ALCHEMIST_REPORT_PORT": free_port()}
     env = {**os.environ, "ALCHEMIST_SERVICE_DIR": str(root), "PYTHONPATH": str(REPO),
            **{k: str(v) for k, v in ports.items()}}
     env.pop("ALCHEMIST_RAY_ADDRESS", None)  # tasks must find the head through the connection
