@@ -36,6 +36,10 @@ def of_run(manifest: str | Path, config: RunConfig, stages: list[Stage]) -> dict
 def manifest_identity(path: str | Path) -> dict:
     """Size and content hash of a manifest file; for a video2dataset folder, of its files
     (names and sizes of all, content of the small metadata files, not of the videos)."""
+    from curation.manifest import ManifestError
+
+    if not Path(path).exists():
+        raise ManifestError(f"manifest {path} does not exist; check the path")
     path = Path(path).resolve()
     digest = hashlib.sha256()
     if path.is_dir():
