@@ -21,8 +21,10 @@ def test_splits_share_no_seed_photo_or_parameter_band():
               for split in (train, heldout)]
     assert photos[0] and photos[1] and not photos[0] & photos[1]
     # every continuous parameter falls in its split's bands (even bands train, odd held-out)
-    for split, clips in (("train", train), ("heldout", heldout)):
-        parity = sm.SPLITS.index(split)
+    fresh = sm.specs("fresh")
+    assert not {s.seed for s in fresh} & ({s.seed for s in train} | {s.seed for s in heldout})
+    for split, clips in (("train", train), ("heldout", heldout), ("fresh", fresh)):
+        parity = sm.BAND_PARITY[split]
         for s in clips:
             if s.kind == "mover":
                 for value, (lo, hi) in ((s.area, sm.AREA), (s.speed, sm.SPEED)):
