@@ -54,11 +54,11 @@ def _through_service(manifest: Path, root: Path) -> float:
 
 
 def run() -> list[dict]:
-    folder = Path(tempfile.mkdtemp(prefix="alchemist-service-bench-"))
+    folder = Path(tempfile.mkdtemp(prefix="alc-"))  # short: Ray's socket paths live below it
     try:
         manifest = build_clip_manifest(folder, WARM_CLIPS)
         local = _in_process(manifest, folder / "local")
-        service = _through_service(manifest, folder / "service")
+        service = _through_service(manifest, folder / "svc")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return [

@@ -37,6 +37,9 @@ START_TIMEOUT_S = 300
 POLL_S = 1.0
 HTTP_TIMEOUT_S = 5
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# Ray puts Unix sockets at <temp dir>/session_<date>_<pid>/sockets/plasma_store (62 more
+# characters) and Linux caps a socket path at 107: a longer temp dir kills the head at start.
+RAY_TMP_MAX_CHARS = 45
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,9 @@ def up(layout: Layout) -> dict:
             print(f"service already running: {layout.url}")
             return state
         layout.state_file.unlink()
+    if len(str(layout.ray_tmp)) > RAY_TMP_MAX_CHARS:
+        raise OperatorError(f"the service directory {layout.root} is too long for Ray's socket paths; "
+                            f"set ALCHEMIST_SERVICE_DIR to a path under {RAY_TMP_MAX_CHARS - 4} characters")
     for d in (layout.root, layout.logs, layout.ray_tmp, layout.warehouse, layout.home):
         d.mkdir(parents=True, exist_ok=True)
     service_id = secrets.token_hex(8)
