@@ -111,7 +111,8 @@ def _rows_by_clip(curated: Path, name: str) -> dict[str, list[dict]]:
 
 
 def write_sample(folder: Path, clip: dict, tables: dict[str, dict[str, list[dict]]]) -> dict:
-    from curation.video_io import decode_clip, decode_png
+    from curation.imaging import decode_png
+    from curation.video_io import decode_clip
 
     key = clip["clip_key"]
     tmp = folder.with_name(f".{folder.name}.tmp")

@@ -153,7 +153,7 @@ def cut_clip(video: Path, info: VidInfo) -> tuple[np.ndarray, float]:
 
 def write_references(out: Path, frames: dict[int, np.ndarray], masks: dict[str, list[dict]]) -> list:
     """RGBA references; returns the frame-2 full-frame masks (for the background)."""
-    from curation.background.mask import paste_mask
+    from curation.imaging import paste_mask
 
     middle = []
     for word, records in masks.items():
@@ -165,7 +165,7 @@ def write_references(out: Path, frames: dict[int, np.ndarray], masks: dict[str, 
             layout.write_rgba(out / layout.ref_name(word, k, bool(rec.get("is_face_crop"))), rgba)
             if k == 2:
                 h, w = frame.shape[:2]
-                middle.append(paste_mask(mask[: box[3] - box[1], : box[2] - box[0]], box, h, w))
+                middle.append(paste_mask(mask[: box[3] - box[1], : box[2] - box[0]], box, w, h))
     return middle
 
 

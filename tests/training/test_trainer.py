@@ -40,7 +40,9 @@ def test_resumed_run_gives_the_same_next_losses(sprite_dataset, tmp_path):
     fit(cfg, sprite_dataset, tmp_path / "straight")
     fit(replace(cfg, steps=2), sprite_dataset, tmp_path / "resumed")
     fit(cfg, sprite_dataset, tmp_path / "resumed", resume=True)
-    assert losses(tmp_path / "resumed")[2:] == pytest.approx(losses(tmp_path / "straight")[2:], rel=1e-5)
+    # 1e-4: float32 kernels may sum in another order in another process state; a resume that
+    # lost the optimizer state, the RNG or the data position is off by far more than that.
+    assert losses(tmp_path / "resumed")[2:] == pytest.approx(losses(tmp_path / "straight")[2:], rel=1e-4)
 
 
 def test_checkpoint_loads_back_with_identical_weights(sprite_dataset, tmp_path):
@@ -76,5 +78,10 @@ def test_two_ray_train_workers_match_one_after_a_step(sprite_dataset, tmp_path, 
     for workers in (0, 2):
         summary = run_training(cfg, [sprite_dataset], tmp_path / f"w{workers}", workers=workers)
         weights[workers] = load_bundle(summary["checkpoint"], with_encoders=False).dit.state_dict()
-    diff = {k: float((weights[0][k] - weights[2][k]).abs().max()) for k in weights[0]}
-    assert max(diff.values()) < 1e-6, sorted(diff.items(), key=lambda kv: -kv[1])[:5]
+    # AdamW's first step is lr * g / (|g| + eps): where a gradient is ~eps, the last-bit
+    # difference of a 2-way all-reduce flips the update, so compare elementwise and allow
+    # those few; without the all-reduce, every element whose half-batch gradient sign differs
+    # moves by ~2 lr and far more than 1% differ.
+    off = sum(int(((weights[0][k] - weights[2][k]).abs() > 1e-6).sum()) for k in weights[0])
+    total = sum(v.numel() for v in weights[0].values())
+    assert off / total < 0.01, (off, total)
