@@ -39,13 +39,16 @@ from operators.tasks import run_shard
 def curate():
     @task
     def plan(params=None, run_id=None) -> dict:
+        from airflow.sdk import Variable
+
         from operators import curation_tasks
 
         out = params["out"] or curation_tasks.dataset_dir(
             os.environ.get("ALCHEMIST_WAREHOUSE", "warehouse"), params["dataset"], run_id)
         with operator_errors_fail():
             shards = curation_tasks.plan(params["manifest"], out, params["profile"], params["config"],
-                                         params["shard_size"])
+                                         params["shard_size"],
+                                         Variable.get("alchemist_input_roots", default=None))
             rows = curation_tasks.shard_rows(out, shards)
         return {"out": out, "shards": shards, "rows": [rows[s] for s in shards]}
 

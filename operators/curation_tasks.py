@@ -26,14 +26,17 @@ def dataset_dir(warehouse: str, dataset: str, run_id: str) -> str:
 
 
 def plan(manifest: str, out: str, profile: str | None, config_path: str | None,
-         shard_size: int = 0) -> list[int]:
-    from curation.config import load_config
+         shard_size: int = 0, input_roots: str | None = None) -> list[int]:
+    """`input_roots`: the `alchemist_input_roots` Airflow Variable (JSON list or comma-separated
+    folders) widening where manifests may point; None keeps the manifest's own folder tree."""
+    from curation.config import load_config, set_input_roots
     from curation.profiles import build_stages
     from curation.runner import plan as plan_shards, preflight
 
     config = load_config(config_path or None, profile or None)
     if shard_size:
         config.shard_size = shard_size
+    set_input_roots(config, input_roots)
     preflight(build_stages(config))  # a missing model fails here, once, not in every shard task
     return plan_shards(manifest, out, config)
 
