@@ -99,6 +99,16 @@ class Detection:
     hint: object = None  # optional segmentation hint (offline detectors), never stored
 
 
+def run_detector(model, inputs: dict) -> tuple[np.ndarray, np.ndarray]:
+    """One GroundingDINO forward pass -> (B, Q, T) token logits and (B, Q, 4) normalised
+    cxcywh boxes, as float32 numpy (shared by curation and the benchmark's Subj-S)."""
+    import torch
+
+    with torch.inference_mode():
+        outputs = model(**inputs)
+    return outputs.logits.float().cpu().numpy(), outputs.pred_boxes.float().cpu().numpy()
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
 
@@ -203,17 +213,13 @@ class GroundingDino:
         return out
 
     def _forward(self, images, chunk) -> list[list[Detection]]:
-        torch = self._torch
         inputs = self.processor(images=[images[i] for i, _ in chunk], text=[p.text for _, p in chunk],
                                 padding="longest", truncation=True, max_length=self.max_tokens,
                                 return_offsets_mapping=True, return_tensors="pt")
         offsets = inputs.pop("offset_mapping").tolist()
         inputs = {k: (v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device))
                   for k, v in inputs.items()}
-        with torch.inference_mode():
-            outputs = self.model(**inputs)
-        logits = outputs.logits.float().cpu().numpy()  # (B, Q, max_text_len)
-        boxes = outputs.pred_boxes.float().cpu().numpy()  # (B, Q, 4) normalised cxcywh
+        logits, boxes = run_detector(self.model, inputs)
         results = []
         for b, (i, prompt) in enumerate(chunk):
             h, w = images[i].shape[:2]

@@ -170,18 +170,14 @@ class SubjectLocator:
         return found
 
     def _detect(self, frames, words) -> list[list[Found]]:
-        torch = _torch()
-        from curation.localize.grounding_dino import cxcywh_to_xyxy, token_groups
+        from curation.localize.grounding_dino import cxcywh_to_xyxy, run_detector, token_groups
 
         prompts = [release_prompt(ws) for ws in words]
         inputs = self.processor(images=list(frames), text=[p for p, _ in prompts], padding="longest",
                                 return_offsets_mapping=True, return_tensors="pt")
         offsets = inputs.pop("offset_mapping").tolist()
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        with torch.inference_mode():
-            outputs = self.model(**inputs)
-        logits = outputs.logits.float().cpu().numpy()  # (B, Q, T)
-        boxes = outputs.pred_boxes.float().cpu().numpy()  # (B, Q, 4) normalised cxcywh
+        logits, boxes = run_detector(self.model, inputs)  # (B, Q, T), (B, Q, 4) normalised cxcywh
         results = []
         for b, (ws, (_, spans)) in enumerate(zip(words, prompts)):
             h, w = frames[b].shape[:2]
