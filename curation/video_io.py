@@ -18,6 +18,7 @@ holds the frames with start_s <= pts < end_s, up to TIME_TOL_S (clip keys round 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -54,7 +55,15 @@ def open_video(path: str | Path, threads: str = "AUTO") -> tuple[av.container.In
         raise FrameDecodeError(f"{path} has no video stream")
     stream = container.streams.video[0]
     stream.thread_type = threads
+    stream.thread_count = decode_threads()
     return container, stream
+
+
+def decode_threads() -> int:
+    """FFmpeg decoding threads: $OMP_NUM_THREADS where set (Ray sets it to the CPUs it grants a
+    worker, so two 1-CPU actors do not each decode on every core), else 0 = one per core."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() else 0
 
 
 class _Clock:
