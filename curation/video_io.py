@@ -116,11 +116,16 @@ def _decode_from(container, stream, clock: _Clock, target_s: float) -> Iterator[
 
 
 def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None, interpolation: str) -> np.ndarray:
-    """RGB uint8 (H, W, 3), scaled by libswscale in the same pass as the YUV->RGB conversion."""
+    """RGB uint8 (H, W, 3), scaled by libswscale in the same pass as the YUV->RGB conversion.
+    libswscale's threads follow the decoder's: its default (one per core) starts a thread pool
+    per frame, which costs more than it saves on small frames and lets a 1-CPU Ray actor use
+    every core."""
+    threads = decode_threads()
     if size is None:
-        return frame.to_ndarray(format="rgb24")
+        return frame.to_ndarray(format="rgb24", threads=threads)
     width, height = size
-    return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation=interpolation)
+    return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation=interpolation,
+                            threads=threads)
 
 
 def fit_size(width: int, height: int, max_side: int | None) -> tuple[int, int] | None:

