@@ -26,11 +26,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.autoencoder import ClipGeometry
+from model.model_registry import torch_threads
 
 PALETTE = ((230, 25, 25), (25, 200, 40), (30, 60, 230), (240, 220, 30),
            (230, 30, 220), (30, 220, 220), (250, 140, 20), (245, 245, 245))  # K = 8
 BACKGROUND = (40, 40, 40)
 FRAMES, SIZE, SPRITE = 4, 16, 5
+# One intra-op thread: the toy model gains nothing from more, spin-waiting threads made it
+# ~4x slower on a busy 2-core machine, and results do not depend on the core count.
+TOY_THREADS = 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -313,10 +317,11 @@ def main(argv=None) -> int:
     p.add_argument("--ablation", action="store_true", help="also train the binding=none ablation")
     args = p.parse_args(argv)
     out = Path(args.out)
-    reports = [run_toy(out / "sprite", two_subjects=False, steps=args.steps),
-               run_toy(out / "binding-word", two_subjects=True, steps=args.binding_steps)]
-    if args.ablation:
-        reports.append(run_toy(out / "binding-none", True, binding="none", steps=args.binding_steps))
+    with torch_threads(TOY_THREADS):
+        reports = [run_toy(out / "sprite", two_subjects=False, steps=args.steps),
+                   run_toy(out / "binding-word", two_subjects=True, steps=args.binding_steps)]
+        if args.ablation:
+            reports.append(run_toy(out / "binding-none", True, binding="none", steps=args.binding_steps))
     for r in reports:
         print(json.dumps(r, indent=2))
     (out / "toy_results.json").write_text(json.dumps(reports, indent=2))
