@@ -25,6 +25,8 @@ import socket
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
+from curation.errors import Rejected
+
 DEFAULT_URL_SCHEMES = ("http", "https", "s3", "gs")
 HOST_CHECKED_SCHEMES = ("http", "https")  # s3:// and gs:// name buckets, not hosts
 # What FFmpeg takes for a protocol: scheme characters then ':' or ',' (`subfile,,start,0,:x`),
@@ -42,14 +44,6 @@ REASONS = {
 }
 
 
-class Refused(Exception):
-    """A source that must not be opened, with its rejection reason."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
-
-
 @dataclass(frozen=True)
 class Confinement:
     roots: tuple[str, ...] = ()  # resolved folders; empty: local paths are not confined
@@ -63,7 +57,7 @@ class Confinement:
                    tuple(s.lower() for s in url_schemes), allow_private_hosts)
 
     def check(self, source: str) -> str:
-        """The local path or URL to open; raises `Refused` when it must not be opened."""
+        """The local path or URL to open; raises `Rejected` when it must not be opened."""
         protocol = _URL.match(source)
         if protocol and not _WINDOWS_DRIVE.match(source):
             scheme = protocol.group(1).lower()
@@ -77,23 +71,23 @@ class Confinement:
             return path
         real = os.path.realpath(path)  # resolves `..` and symlinks; opens nothing
         if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in self.roots):
-            raise Refused("path_outside_roots",
+            raise Rejected("path_outside_roots",
                           f"{path} resolves to {real}, outside the input roots "
                           f"{', '.join(self.roots)}; add its folder to input_roots if it is trusted")
         return path
 
     def _check_url(self, url: str, scheme: str) -> str:
         if scheme not in self.url_schemes:
-            raise Refused("unsupported_url_scheme",
+            raise Rejected("unsupported_url_scheme",
                           f"URL scheme {scheme!r} is not allowed (allowed: "
                           f"{', '.join(self.url_schemes)}); download the video first")
         if scheme in HOST_CHECKED_SCHEMES and not self.allow_private_hosts:
             host = urlparse(url).hostname
             if not host:
-                raise Refused("unsupported_url_scheme", f"{url} names no host")
+                raise Rejected("unsupported_url_scheme", f"{url} names no host")
             for address in self._addresses(host, url):
                 if not address.is_global:
-                    raise Refused("private_host", f"host {host} is {address}, a non-public "
+                    raise Rejected("private_host", f"host {host} is {address}, a non-public "
                                   f"address; set allow_private_hosts for a trusted manifest")
         return url
 
@@ -105,5 +99,5 @@ class Confinement:
         try:
             infos = self.resolve(host, None, proto=socket.IPPROTO_TCP)
         except (OSError, UnicodeError) as e:
-            raise Refused("unreachable_url", f"host {host} does not resolve ({e})") from None
+            raise Rejected("unreachable_url", f"host {host} does not resolve ({e})") from None
         return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]

@@ -3,7 +3,7 @@
 `probe_video` opens a local file or URL under a timeout, finds the first real video stream,
 reads duration, frame rate, size and codec, decodes the first frame and checks that the data
 reaches the end of the video (so a truncated file is caught here, not by a later stage). Any
-failure is a `ProbeFailure` carrying the rejection reason ingest records.
+failure is a `Rejected` carrying the rejection reason ingest records.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 import av
 
+from curation.errors import Rejected
 from model.media import is_url
 
 # Leading bytes of video containers: a file that starts like one but will not open is a
@@ -30,14 +31,6 @@ _CONTAINER_MAGIC = (
 _MAX_PROBE_PACKETS = 600  # our choice: a first frame needs at most a few GOPs of packets
 _MAX_TAIL_PACKETS = 2000  # our choice: demuxing (not decoding) this many packets is cheap
 _TAIL_SLACK_S = 0.25  # our choice: data may end this much before the header's duration
-
-
-class ProbeFailure(Exception):
-    """A video that cannot be ingested, with its rejection reason."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
 
 
 @dataclass(frozen=True)
@@ -79,11 +72,11 @@ class Limits:
         if p.duration_s > self.max_hours * 3600:
             problems.append(f"duration {p.duration_s / 3600:.1f} h > {self.max_hours:g} h")
         if problems:
-            raise ProbeFailure("absurd_video", "; ".join(problems))
+            raise Rejected("absurd_video", "; ".join(problems))
 
 
 def probe_video(source: str, *, timeout_s: float, check_tail: bool, limits: Limits) -> Probe:
-    """Probe one video; raises ProbeFailure with the rejection reason."""
+    """Probe one video; raises Rejected with the rejection reason."""
     url = is_url(source)
     size = None if url else _check_local(source)
     container = _open(source, url, timeout_s)
@@ -98,7 +91,7 @@ def probe_video(source: str, *, timeout_s: float, check_tail: bool, limits: Limi
             probe = dataclasses.replace(probe, duration_s=video_end)  # audio ran longer
         return probe
     except av.FFmpegError as e:
-        raise ProbeFailure("unreachable_url" if url and _is_network(e) else
+        raise Rejected("unreachable_url" if url and _is_network(e) else
                            "unreadable_video", _ffmpeg_detail(e)) from None
     finally:
         container.close()
@@ -106,12 +99,12 @@ def probe_video(source: str, *, timeout_s: float, check_tail: bool, limits: Limi
 
 def _check_local(path: str) -> int:
     if not os.path.exists(path):
-        raise ProbeFailure("missing_file", f"{path} does not exist")
+        raise Rejected("missing_file", f"{path} does not exist")
     if os.path.isdir(path):
-        raise ProbeFailure("not_a_video", f"{path} is a folder")
+        raise Rejected("not_a_video", f"{path} is a folder")
     size = os.path.getsize(path)
     if size == 0:
-        raise ProbeFailure("zero_length", f"{path} is an empty file")
+        raise Rejected("zero_length", f"{path} is an empty file")
     return size
 
 
@@ -124,29 +117,29 @@ def _open(source: str, is_url: bool, timeout_s: float) -> av.container.InputCont
     except av.FFmpegError as e:
         if is_url:
             if isinstance(e, av.error.InvalidDataError):
-                raise ProbeFailure("not_a_video", f"{_ffmpeg_detail(e)}; a web page or a broken "
+                raise Rejected("not_a_video", f"{_ffmpeg_detail(e)}; a web page or a broken "
                                    f"file? (download pages' videos first, e.g. with "
                                    f"video2dataset)") from None
             if isinstance(e, av.error.ExitError):  # PyAV's timeout interrupted the open
-                raise ProbeFailure("unreachable_url", f"no answer from {source} within "
+                raise Rejected("unreachable_url", f"no answer from {source} within "
                                    f"{timeout_s:g} s") from None
-            raise ProbeFailure("unreachable_url", _ffmpeg_detail(e)) from None
+            raise Rejected("unreachable_url", _ffmpeg_detail(e)) from None
         if isinstance(e, av.error.InvalidDataError) and not _looks_like_container(source):
-            raise ProbeFailure("not_a_video", f"{source} is not a video file "
+            raise Rejected("not_a_video", f"{source} is not a video file "
                                f"({_sniff(source)})") from None
-        raise ProbeFailure("unreadable_video", _ffmpeg_detail(e)) from None
+        raise Rejected("unreadable_video", _ffmpeg_detail(e)) from None
 
 
 def _video_stream(container: av.container.InputContainer, source: str) -> av.VideoStream:
     fmt = container.format.name
     if fmt == "image2" or fmt.endswith("_pipe"):
-        raise ProbeFailure("not_a_video", f"{source} is an image ({fmt})")
+        raise Rejected("not_a_video", f"{source} is an image ({fmt})")
     streams = [s for s in container.streams.video
                if not s.disposition & av.stream.Disposition.attached_pic]
     if not streams:
         if container.streams.audio:
-            raise ProbeFailure("audio_only", f"{source} has audio but no video stream")
-        raise ProbeFailure("not_a_video", f"{source} has no video stream ({fmt})")
+            raise Rejected("audio_only", f"{source} has audio but no video stream")
+        raise Rejected("not_a_video", f"{source} has no video stream ({fmt})")
     return streams[0]
 
 
@@ -164,7 +157,7 @@ def _describe(container: av.container.InputContainer, stream: av.VideoStream,
     else:
         duration = _demux_duration(container, stream)
     if not duration or duration <= 0:
-        raise ProbeFailure("zero_length", "the video has no duration")
+        raise Rejected("zero_length", "the video has no duration")
     if size is None and getattr(container, "size", -1) > 0:
         size = int(container.size)
     ctx = stream.codec_context
@@ -197,8 +190,8 @@ def _decode_first(container: av.container.InputContainer, stream: av.VideoStream
         if packets >= _MAX_PROBE_PACKETS:
             break
     if packets <= 1:  # only the end-of-stream flush packet
-        raise ProbeFailure("zero_length", "the video has no decodable frame")
-    raise ProbeFailure("unreadable_video",
+        raise Rejected("zero_length", "the video has no decodable frame")
+    raise Rejected("unreadable_video",
                        f"no frame decoded from the first {packets} packets: corrupt stream")
 
 
@@ -218,7 +211,7 @@ def _check_tail(container: av.container.InputContainer, stream: av.VideoStream,
     if probe.size_bytes and len(entries):
         last = entries[len(entries) - 1]
         if last.pos >= 0 and last.pos + last.size > probe.size_bytes:
-            raise ProbeFailure("unreadable_video", f"truncated: the index needs "
+            raise Rejected("unreadable_video", f"truncated: the index needs "
                                f"{last.pos + last.size} bytes, the file has {probe.size_bytes}")
         if (last.timestamp - origin) * stream.time_base >= target:
             return None  # a full index that fits in the file
@@ -239,7 +232,7 @@ def _check_tail(container: av.container.InputContainer, stream: av.VideoStream,
         if own.index == stream.index:
             video_end = end if video_end is None else max(video_end, end)
     if reached < target:
-        raise ProbeFailure("unreadable_video", f"truncated: data ends at {reached:.2f} s of "
+        raise Rejected("unreadable_video", f"truncated: data ends at {reached:.2f} s of "
                            f"{probe.duration_s:.2f} s")
     return video_end
 

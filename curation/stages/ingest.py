@@ -26,7 +26,8 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from curation import confine, keys
-from curation.probe import Limits, Probe, ProbeFailure, probe_video
+from curation.errors import Rejected
+from curation.probe import Limits, Probe, probe_video
 from curation.stage import OUTCOME_FIELDS, Outcome, Resources, Stage
 
 REASONS = {
@@ -98,7 +99,7 @@ class IngestStage(Stage):
     allow_private_hosts: bool = False  # a trusted manifest may name hosts on a private network
 
     def __post_init__(self) -> None:
-        self._probes: dict[str, Probe | ProbeFailure] = {}
+        self._probes: dict[str, Probe | Rejected] = {}
         self._confinement = confine.Confinement.of(self.input_roots, self.url_schemes,
                                                    self.allow_private_hosts)
 
@@ -196,20 +197,17 @@ class IngestStage(Stage):
         if source not in self._probes:
             try:
                 self._probes[source] = self.probe(source)
-            except ProbeFailure as failure:
+            except Rejected as failure:
                 self._probes[source] = failure
         result = self._probes[source]
-        if isinstance(result, ProbeFailure):
+        if isinstance(result, Rejected):
             return Outcome.reject(result.reason, result.detail)
         return result
 
     def probe(self, source: str) -> Probe:
-        """Probe one video with this stage's timeout and limits; raises ProbeFailure. A source
+        """Probe one video with this stage's timeout and limits; raises Rejected. A source
         outside the confinement is refused before anything opens it."""
-        try:
-            source = self._confinement.check(source)
-        except confine.Refused as refused:
-            raise ProbeFailure(refused.reason, refused.detail) from None
+        source = self._confinement.check(source)
         limits = Limits(self.min_side, self.max_side, self.max_fps, self.max_hours)
         return probe_video(source, timeout_s=self.timeout_s, check_tail=self.check_tail,
                            limits=limits)

@@ -10,14 +10,15 @@ import pyarrow as pa
 import pytest
 
 from curation import confine
-from curation.confine import Confinement, Refused
+from curation.confine import Confinement
+from curation.errors import Rejected
 from curation.manifest import SCHEMA
 
 
 def _reason(policy: Confinement, source: str) -> str | None:
     try:
         policy.check(source)
-    except Refused as refused:
+    except Rejected as refused:
         return refused.reason
     return None
 
