@@ -100,6 +100,7 @@ class CuratedReader:
         from curation.warehouse import committed_shards
 
         self.seed = seed
+        self._joined: tuple[tuple, list[ClipRecord]] | None = None  # the one shard held in memory
         self.shards = []  # (dataset name, root, shard)
         for root in map(Path, datasets):
             if not (root / "_SUCCESS").exists():
@@ -122,15 +123,23 @@ class CuratedReader:
         random.Random(f"{self.seed}/{epoch}").shuffle(order)
         return order
 
+    def shard_records(self, epoch: int, index: int) -> list[ClipRecord]:
+        """The records of the epoch's `index`-th shard in their seeded order. The joined shard
+        is kept until the next one is read, so a trainer that asks for a few records per step
+        reads each shard's Parquet files once, not once per step."""
+        name, root, shard = self.shards[self.shard_order(epoch)[index]]
+        if self._joined is None or self._joined[0] != (root, shard):
+            self._joined = ((root, shard), join_shard(name, root, shard))
+        rows = list(self._joined[1])
+        random.Random(f"{self.seed}/{epoch}/{name}/{shard}").shuffle(rows)
+        return rows
+
     def records(self, start: Position = Position()):
         """Yields (record, position of the record after it), forever, epoch after epoch."""
         pos = Position(**asdict(start))
         while True:
-            order = self.shard_order(pos.epoch)
-            while pos.shard < len(order):
-                name, root, shard = self.shards[order[pos.shard]]
-                rows = join_shard(name, root, shard)
-                random.Random(f"{self.seed}/{pos.epoch}/{name}/{shard}").shuffle(rows)
+            while pos.shard < len(self.shards):
+                rows = self.shard_records(pos.epoch, pos.shard)
                 for i in range(pos.row, len(rows)):
                     yield rows[i], Position(pos.epoch, pos.shard, i + 1)
                 pos = Position(pos.epoch, pos.shard + 1, 0)
@@ -155,8 +164,12 @@ def resample_indices(timestamps: list[float], start_s: float, end_s: float, fps:
 
 def decode_span(source: str, start_s: float, end_s: float, fps: float = TRAIN_FPS,
                 max_frames: int | None = None) -> np.ndarray:
-    """Frames of [start_s, end_s) resampled to `fps`: (F, H, W, 3) uint8 (PyAV)."""
+    """Frames of [start_s, end_s) resampled to `fps`: (F, H, W, 3) uint8 (PyAV). Only the
+    frames the resampling keeps are converted to RGB, all through one reformatter."""
     import av
+    from av.video.reformatter import VideoReformatter
+
+    from curation.video_io import decode_threads
 
     if "://" not in source and not Path(source).exists():
         raise SourceMissing(f"source video {source} is gone")
@@ -164,6 +177,7 @@ def decode_span(source: str, start_s: float, end_s: float, fps: float = TRAIN_FP
     stop = end_s if max_frames is None else min(end_s, start_s + (max_frames + 1) / fps)
     with av.open(source) as container:
         stream = container.streams.video[0]
+        stream.codec_context.thread_count = decode_threads()  # Ray's CPU grant
         if start_s > 0:
             container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
         for frame in container.decode(stream):
@@ -172,11 +186,13 @@ def decode_span(source: str, start_s: float, end_s: float, fps: float = TRAIN_FP
                 continue
             if t >= stop:
                 break
-            frames.append(frame.to_ndarray(format="rgb24"))
+            frames.append(frame)
             stamps.append(t)
-    if not frames:
-        raise ValueError(f"{source}: no frames in [{start_s}, {end_s})")
-    idx = resample_indices(stamps, start_s, stop, fps)
-    if max_frames is not None:
-        idx = idx[:max_frames]
-    return np.stack([frames[i] for i in idx])
+        if not frames:
+            raise ValueError(f"{source}: no frames in [{start_s}, {end_s})")
+        idx = resample_indices(stamps, start_s, stop, fps)[:max_frames]
+        rgb, reformatter = {}, VideoReformatter()
+        for i in idx:
+            if i not in rgb:
+                rgb[i] = reformatter.reformat(frames[i], format="rgb24").to_ndarray()
+    return np.stack([rgb[i] for i in idx])

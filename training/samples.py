@@ -8,6 +8,7 @@ caption. A record that cannot become a sample is a counted skip with its reason.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -51,8 +52,13 @@ def clip_video(record: ClipRecord, bucket: Bucket) -> torch.Tensor:
     return resize_center_crop(to_tensor(frames), bucket.height, bucket.width)  # (3, F, H, W)
 
 
-def rgba(png: bytes) -> torch.Tensor:
-    """Any PNG as (4, H, W) in [0, 1]: RGB images get an opaque alpha."""
+# A.3 draws reference images with replacement, so one sample often uses a PNG several times;
+# decoded images are kept for a few samples (uint8, so even paper-size crops stay small).
+DECODED_PNGS = 64
+
+
+@lru_cache(maxsize=DECODED_PNGS)
+def _decoded_png(png: bytes) -> torch.Tensor:  # (4, H, W) uint8, read-only: shared by callers
     import io
 
     import numpy as np
@@ -60,11 +66,25 @@ def rgba(png: bytes) -> torch.Tensor:
 
     with Image.open(io.BytesIO(png)) as img:
         array = np.asarray(img.convert("RGBA"))
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255.0
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)
+
+
+def rgba(png: bytes) -> torch.Tensor:
+    """Any PNG as (4, H, W) in [0, 1]: RGB images get an opaque alpha."""
+    return _decoded_png(png).float() / 255.0
+
+
+# Captions repeat every epoch and tokenizing is a Python-side cost per sample.
+TOKENIZED_CAPTIONS = 1024
+
+
+@lru_cache(maxsize=TOKENIZED_CAPTIONS)
+def _caption_offsets(tokenizer, max_length: int, caption: str):
+    return token_offsets(tokenize(tokenizer, [caption], max_length))[0]
 
 
 def word_positions(tokenizer, max_length: int, caption: str, words: list[str | None]) -> list[list[int]]:
-    offsets = token_offsets(tokenize(tokenizer, [caption], max_length))[0]
+    offsets = _caption_offsets(tokenizer, max_length, caption)
     try:
         return [[] if w is None else word_token_positions(caption, w, offsets) for w in words]
     except WordTokenError as err:

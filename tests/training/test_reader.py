@@ -35,6 +35,18 @@ def test_resume_mid_epoch_continues_exactly(sprite_dataset):
     assert [r.clip_key for r, _ in stream[5:]] == keys(reader, position, n=6)
 
 
+def test_a_trainer_reading_a_few_records_per_step_joins_each_shard_once_per_epoch(sprite_dataset, monkeypatch):
+    import training.reader
+
+    joins = []
+    join = training.reader.join_shard
+    monkeypatch.setattr(training.reader, "join_shard", lambda *args: joins.append(args[2]) or join(*args))
+    reader, position = CuratedReader([sprite_dataset], seed=3), Position()
+    for _ in range(8):  # one epoch, a fresh stream per record, as `Run.next_samples` walks it
+        _, position = next(reader.records(position))
+    assert sorted(joins) == sorted(shard for _, _, shard in reader.shards)
+
+
 def test_uncommitted_dataset_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="no _SUCCESS"):
         CuratedReader([tmp_path])
