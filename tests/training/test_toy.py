@@ -24,6 +24,19 @@ def test_core_colour_reads_a_rendered_sprite_and_ignores_soft_edges():
     assert core < whole
 
 
+def test_core_colour_follows_a_sprite_that_jitters_differently_from_the_held_out_clip():
+    """A generated sprite jitters on its own: read one frame-shifted by 1 px against the held-out
+    clip's mask, the colour is still exact (a fixed-mask core would read background)."""
+    import random
+
+    sprites, jitter = draw_clip(random.Random(1), binding=True)
+    shifted = [j + 1 if j < 1 else j - 1 for j in jitter]  # every frame 1 px off
+    video = to_tensor(render(sprites, shifted))
+    follow, error, _ = colour_scores(video[None].repeat(2, 1, 1, 1, 1), sprite_masks(sprites, jitter),
+                                     [s.colour for s in sprites])
+    assert follow.all() and error.max() < 0.01
+
+
 @pytest.mark.slow
 def test_toy_smoke_run_trains_and_references_reach_the_output(tmp_path):
     from training.toy import run_toy
