@@ -3,7 +3,9 @@
 Geometric operations run on the RGBA reference (the mask moves with the pixels), then the
 photometric ones on RGB, then the composite on black (model.video_io.composite_on_black).
 Parameters are drawn first (`draw_params`, from the sample's keyed generator), then applied
-(`apply`), so a test can apply any operation at its bound. Conversions from Table 4's units:
+(`apply`), so a test can apply any operation at its bound; a sample's references go through
+`apply_all`, where the per-pixel operations (hue, brightness) run over all their pixels in
+one pass, equal bit for bit to applying them image by image. Conversions from Table 4's units:
 
 - downscale: factor in [min(1, 112 / max(h, w)), 1]: references already at most 112 px are
   not downscaled; the image is resized by the factor (bilinear, antialiased);
@@ -74,44 +76,68 @@ def geometric(rgba: torch.Tensor, p: dict) -> torch.Tensor:  # (4, H, W) in [0, 
     h, w = rgba.shape[-2:]
     if p["downscale"] < 1.0:
         size = [max(1, round(h * p["downscale"])), max(1, round(w * p["downscale"]))]
-        rgba = TF.resize(rgba, size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
+        rgba = TF.resize_image(rgba, size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
         h, w = size
     side, fy, fx = p["crop"]
     if side < 1.0:
         ch, cw = max(1, round(h * side)), max(1, round(w * side))
-        rgba = TF.crop(rgba, int(fy * (h - ch)), int(fx * (w - cw)), ch, cw)
+        rgba = TF.crop_image(rgba, int(fy * (h - ch)), int(fx * (w - cw)), ch, cw)
         h, w = ch, cw
     if p["flip"]:
-        rgba = TF.horizontal_flip(rgba)
+        rgba = TF.horizontal_flip_image(rgba)
     sx, sy = p["shear"]
     shear = [math.degrees(math.atan(sx * w / h)), math.degrees(math.atan(sy * h / w))]
     if p["rotation"] or any(shear):
-        rgba = TF.affine(rgba, angle=p["rotation"], translate=[0, 0], scale=1.0, shear=shear,
+        rgba = TF.affine_image(rgba, angle=p["rotation"], translate=[0, 0], scale=1.0, shear=shear,
                          interpolation=v2.InterpolationMode.BILINEAR, fill=0.0)
     return rgba
 
 
-def photometric(rgb: torch.Tensor, p: dict, divisor: int) -> torch.Tensor:  # (3, H, W) in [0, 1]
-    if p["blur"]:
-        k = blur_kernel(*rgb.shape[-2:], divisor)
-        if k > 1:
-            rgb = TF.gaussian_blur(rgb, kernel_size=[k, k], sigma=[blur_sigma(k)] * 2)
-    if p["hue"]:
-        rgb = TF.adjust_hue(rgb, p["hue"])
-    if p["brightness"] != 1.0:
-        rgb = TF.adjust_brightness(rgb, p["brightness"])
-    return rgb.clamp(0, 1)
+def blur(rgb: torch.Tensor, p: dict, divisor: int) -> torch.Tensor:  # (3, H, W) in [0, 1]
+    k = blur_kernel(*rgb.shape[-2:], divisor) if p["blur"] else 1
+    return TF.gaussian_blur_image(rgb, kernel_size=[k, k], sigma=[blur_sigma(k)] * 2) if k > 1 else rgb
+
+
+def per_pixel(values: list[float], sizes: list[int]) -> torch.Tensor:  # (N,) one value per pixel
+    return torch.tensor(values, dtype=torch.float32).repeat_interleave(torch.tensor(sizes))
+
+
+def hue_and_brightness(rgbs: list[torch.Tensor], params: list[dict]) -> list[torch.Tensor]:
+    """Hue shift, brightness and the final clamp of several references in one pass: both are
+    per-pixel operations, so all images' pixels go through as one (3, 1, N) row, each pixel
+    with its own image's factors. torchvision's adjust_hue takes one factor per call; its
+    RGB <-> HSV steps are used directly, and a test checks the result equals
+    TF.adjust_hue / TF.adjust_brightness image by image, bit for bit."""
+    from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
+
+    sizes = [r[0].numel() for r in rgbs]
+    flat = torch.cat([r.reshape(3, 1, -1) for r in rgbs], dim=-1)  # (3, 1, N)
+    hue = per_pixel([p["hue"] for p in params], sizes)  # (N,)
+    if hue.any():
+        h, s, v = _rgb_to_hsv(flat).unbind(dim=-3)  # each (1, N)
+        h.add_(hue).remainder_(1.0)
+        flat = torch.where(hue != 0, _hsv_to_rgb(torch.stack((h, s, v), dim=-3)), flat)  # hue 0: untouched
+    flat = flat.mul(per_pixel([p["brightness"] for p in params], sizes)).clamp_(0, 1)
+    return [x.reshape(r.shape) for x, r in zip(flat.split(sizes, dim=-1), rgbs)]
+
+
+def apply_all(images: list[torch.Tensor], params: list[dict], cfg: AugmentConfig = AugmentConfig()) -> list[torch.Tensor]:
+    """Each (4, H, W) RGBA in [0, 1] with its parameters -> (3, H', W') RGB composited on black."""
+    if not images:
+        return []
+    shaped = [geometric(x, p) for x, p in zip(images, params)]
+    rgbs = hue_and_brightness([blur(x[:3], p, cfg.blur_divisor) for x, p in zip(shaped, params)], params)
+    return [composite_on_black(torch.cat([rgb, x[3:]], dim=0)) for rgb, x in zip(rgbs, shaped)]
 
 
 def apply(rgba: torch.Tensor, p: dict, cfg: AugmentConfig = AugmentConfig()) -> torch.Tensor:
     """(4, H, W) RGBA in [0, 1] -> (3, H', W') RGB composited on black."""
-    rgba = geometric(rgba, p)
-    rgb = photometric(rgba[:3], p, cfg.blur_divisor)
-    return composite_on_black(torch.cat([rgb, rgba[3:]], dim=0))
+    return apply_all([rgba], [p], cfg)[0]
 
 
-def augment(rgba: torch.Tensor, cfg: AugmentConfig | None, rng) -> torch.Tensor:
-    """A reference with fresh Table 4 augmentations; cfg None = augment off (composite only)."""
+def augment(images: list[torch.Tensor], cfg: AugmentConfig | None, rng) -> list[torch.Tensor]:
+    """References (each (4, H, W)) with fresh Table 4 augmentations, drawn image after image;
+    cfg None = augment off (composite only)."""
     if cfg is None:
-        return composite_on_black(rgba)
-    return apply(rgba, draw_params(*rgba.shape[-2:], cfg, rng), cfg)
+        return [composite_on_black(x) for x in images]
+    return apply_all(images, [draw_params(*x.shape[-2:], cfg, rng) for x in images], cfg)

@@ -52,6 +52,8 @@ def buckets(name: str) -> tuple[Bucket, ...]:
 
 def draw_bucket(preset: tuple[Bucket, ...], seed: int, step: int) -> Bucket:
     """The bucket of one step: the same on every worker (keyed by seed and step only)."""
+    if len(preset) == 1:  # nothing to draw
+        return preset[0]
     weights = np.array([b.weight for b in preset], dtype=float)
     rng = np.random.default_rng([seed, step, 0xB0C])
     return preset[int(rng.choice(len(preset), p=weights / weights.sum()))]

@@ -8,6 +8,7 @@ and a run resumes mid-epoch. Clip frames are decoded later, per sample (`decode_
 from __future__ import annotations
 
 import random
+import threading
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,6 +59,8 @@ class SkipCounter:
 
 
 def _shard_tables(root: Path, shard: int) -> dict:
+    """One shard's tables, each file read on this thread: Arrow's thread pool costs more than
+    it saves on a shard's few row groups, and the reader runs inside a training worker."""
     import pyarrow.parquet as pq
 
     from curation.warehouse import conform, part_name
@@ -66,7 +69,7 @@ def _shard_tables(root: Path, shard: int) -> dict:
     tables = {}
     for name in JOINED:
         path = root / name / f"{part_name(shard)}.parquet"
-        tables[name] = conform(pq.read_table(path), name) if path.exists() else registry.schema(name).empty_table()
+        tables[name] = conform(pq.ParquetFile(path).read(use_threads=False), name) if path.exists() else registry.schema(name).empty_table()
     return tables
 
 
@@ -162,12 +165,26 @@ def resample_indices(timestamps: list[float], start_s: float, end_s: float, fps:
     return [int(np.abs(ts - t).argmin()) for t in ticks]
 
 
-def decode_span(source: str, start_s: float, end_s: float, fps: float = TRAIN_FPS,
-                max_frames: int | None = None) -> np.ndarray:
-    """Frames of [start_s, end_s) resampled to `fps`: (F, H, W, 3) uint8 (PyAV). Only the
-    frames the resampling keeps are converted to RGB, all through one reformatter."""
-    import av
+_local = threading.local()
+
+
+def _rgb24(frame, threads: int) -> np.ndarray:
+    """(H, W, 3) uint8 through one reformatter per thread: libswscale keeps its context while
+    the frame size and format stay the same, where a fresh one (what `to_ndarray(format=)`
+    makes per frame) costs more than the conversion of a small frame. `threads` as decoding."""
     from av.video.reformatter import VideoReformatter
+
+    if not hasattr(_local, "reformatter"):
+        _local.reformatter = VideoReformatter()
+    return _local.reformatter.reformat(frame, format="rgb24", threads=threads).to_ndarray()
+
+
+def decode_span(source: str, start_s: float, end_s: float, fps: float = TRAIN_FPS,
+                max_frames: int | None = None, threads: int | None = None) -> np.ndarray:
+    """Frames of [start_s, end_s) resampled to `fps`: (F, H, W, 3) uint8 (PyAV). Only the
+    frames the resampling keeps are converted to RGB.
+    `threads`: FFmpeg decoding and conversion threads; None = $OMP_NUM_THREADS (curation's rule)."""
+    import av
 
     from curation.video_io import decode_threads
 
@@ -177,7 +194,8 @@ def decode_span(source: str, start_s: float, end_s: float, fps: float = TRAIN_FP
     stop = end_s if max_frames is None else min(end_s, start_s + (max_frames + 1) / fps)
     with av.open(source) as container:
         stream = container.streams.video[0]
-        stream.codec_context.thread_count = decode_threads()  # Ray's CPU grant
+        threads = decode_threads() if threads is None else threads
+        stream.codec_context.thread_count = threads
         if start_s > 0:
             container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
         for frame in container.decode(stream):
@@ -191,8 +209,5 @@ def decode_span(source: str, start_s: float, end_s: float, fps: float = TRAIN_FP
         if not frames:
             raise ValueError(f"{source}: no frames in [{start_s}, {end_s})")
         idx = resample_indices(stamps, start_s, stop, fps)[:max_frames]
-        rgb, reformatter = {}, VideoReformatter()
-        for i in idx:
-            if i not in rgb:
-                rgb[i] = reformatter.reformat(frames[i], format="rgb24").to_ndarray()
+        rgb = {i: _rgb24(frames[i], threads) for i in sorted(set(idx))}
     return np.stack([rgb[i] for i in idx])

@@ -8,7 +8,6 @@ caption. A record that cannot become a sample is a counted skip with its reason.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -40,9 +39,12 @@ class Sample:
 
 
 def clip_video(record: ClipRecord, bucket: Bucket) -> torch.Tensor:
-    """The bucket's first F frames of the span at 24 fps, resized to cover and center-cropped."""
+    """The bucket's first F frames of the span at 24 fps, resized to cover and center-cropped.
+    Decoding gets the process's torch thread budget, like the step it feeds (on a busy machine a
+    short span waits longer for decoder threads beyond that budget than it gains from them)."""
     try:
-        frames = decode_span(record.source, record.start_s, record.end_s, max_frames=bucket.frames)
+        frames = decode_span(record.source, record.start_s, record.end_s, max_frames=bucket.frames,
+                             threads=torch.get_num_threads())
     except SourceMissing as err:
         raise Skip("source_missing", str(err)) from None
     except (OSError, ValueError) as err:
@@ -52,13 +54,8 @@ def clip_video(record: ClipRecord, bucket: Bucket) -> torch.Tensor:
     return resize_center_crop(to_tensor(frames), bucket.height, bucket.width)  # (3, F, H, W)
 
 
-# A.3 draws reference images with replacement, so one sample often uses a PNG several times;
-# decoded images are kept for a few samples (uint8, so even paper-size crops stay small).
-DECODED_PNGS = 64
-
-
-@lru_cache(maxsize=DECODED_PNGS)
-def _decoded_png(png: bytes) -> torch.Tensor:  # (4, H, W) uint8, read-only: shared by callers
+def rgba(png: bytes) -> torch.Tensor:
+    """Any PNG as (4, H, W) in [0, 1]: RGB images get an opaque alpha."""
     import io
 
     import numpy as np
@@ -66,25 +63,11 @@ def _decoded_png(png: bytes) -> torch.Tensor:  # (4, H, W) uint8, read-only: sha
 
     with Image.open(io.BytesIO(png)) as img:
         array = np.asarray(img.convert("RGBA"))
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)
-
-
-def rgba(png: bytes) -> torch.Tensor:
-    """Any PNG as (4, H, W) in [0, 1]: RGB images get an opaque alpha."""
-    return _decoded_png(png).float() / 255.0
-
-
-# Captions repeat every epoch and tokenizing is a Python-side cost per sample.
-TOKENIZED_CAPTIONS = 1024
-
-
-@lru_cache(maxsize=TOKENIZED_CAPTIONS)
-def _caption_offsets(tokenizer, max_length: int, caption: str):
-    return token_offsets(tokenize(tokenizer, [caption], max_length))[0]
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255.0
 
 
 def word_positions(tokenizer, max_length: int, caption: str, words: list[str | None]) -> list[list[int]]:
-    offsets = _caption_offsets(tokenizer, max_length, caption)
+    offsets = token_offsets(tokenize(tokenizer, [caption], max_length))[0]
     try:
         return [[] if w is None else word_token_positions(caption, w, offsets) for w in words]
     except WordTokenError as err:
@@ -113,7 +96,10 @@ class SampleBuilder:
             sample.latent = cache.latent(record, bucket)
         else:
             sample.video = clip_video(record, bucket)
-        sample.refs = [augment(rgba(s.image), self.augment, rng) for s in slots]
+        # A.3 draws images with replacement: each distinct PNG is decoded once per sample
+        # (augmentations never write into their input, so slots may share one tensor).
+        decoded = {png: rgba(png) for png in {s.image for s in slots}}
+        sample.refs = augment([decoded[s.image] for s in slots], self.augment, rng)
         return sample
 
 

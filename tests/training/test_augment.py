@@ -94,7 +94,24 @@ def test_geometric_ops_move_alpha_with_pixels_and_transparent_stays_black():
 
 def test_augment_off_is_only_the_composite():
     img = torch.rand(4, 30, 40)
-    assert torch.equal(augment(img, None, np.random.default_rng(0)), img[:3] * img[3:])
+    assert torch.equal(augment([img], None, np.random.default_rng(0))[0], img[:3] * img[3:])
     only = AugmentConfig(enabled=("brightness",))
     p = draw_params(30, 40, only, np.random.default_rng(0))
     assert {k: v for k, v in p.items() if k != "brightness"} == {k: v for k, v in IDENTITY.items() if k != "brightness"}
+
+
+def test_references_augmented_together_equal_each_augmented_alone_bit_for_bit():
+    from torchvision.transforms.v2 import functional as TF
+
+    from training.augment import apply_all, hue_and_brightness
+
+    gen = torch.Generator().manual_seed(0)
+    images = [torch.rand(4, h, w, generator=gen) for h, w in ((24, 24), (31, 17), (240, 200), (5, 9))]
+    rng = np.random.default_rng(0)
+    drawn = [draw_params(*x.shape[-2:], CFG, rng) for x in images]
+    drawn[1]["hue"] = 0.0  # an image without a hue shift keeps its pixels exactly
+    alone = [TF.adjust_brightness(TF.adjust_hue(x[:3], p["hue"]) if p["hue"] else x[:3], p["brightness"]).clamp(0, 1)
+             for x, p in zip(images, drawn)]
+    together = hue_and_brightness([x[:3] for x in images], drawn)
+    assert all(torch.equal(a, b) for a, b in zip(alone, together))
+    assert all(torch.equal(apply(x, p), y) for x, p, y in zip(images, drawn, apply_all(images, drawn)))
