@@ -144,6 +144,8 @@ def run_on_actors(stages: list[Stage], rows: pa.Table, limits: Limits = Limits()
     cpus = cpu_requests(stages, ray.cluster_resources().get("CPU", 1.0))
     pools = [StagePool(s, c, limits.actor_idle_s, limits.setup_timeout_s)
              for s, c in zip(stages, cpus)]
+    for pool in pools:  # every stage's setup() at once, while the first batches run
+        pool.start()
     run = _ShardRun(stages, pools, limits)
     size = max(1, stages[0].resources.batch_size) if stages else max(1, rows.num_rows)
     for n, start in enumerate(range(0, rows.num_rows, size)):
@@ -172,11 +174,15 @@ class _ShardRun:
 
         while any(self.waiting) or self.running:
             self._dispatch()
-            if not self.running:
-                continue
             by_count = {c.count_ref: key for key, c in self.running.items()}
-            wait_s = max(0.0, min(c.deadline for c in self.running.values()) - time.monotonic())
-            ready, _ = ray.wait(list(by_count), num_returns=1, timeout=wait_s)
+            held_up = [pool for i, pool in enumerate(self.pools) if self.waiting[i]]
+            setups = [ref for pool in held_up for ref in pool.setup_refs()]
+            deadline = min([c.deadline for c in self.running.values()]
+                           + [pool.setup_deadline() for pool in held_up])
+            wait_s = max(0.0, deadline - time.monotonic())
+            # Also wakes when a stage with waiting work has an actor set up (or failed).
+            ready, _ = ray.wait([*by_count, *setups], num_returns=1, timeout=wait_s)
+            ready = [ref for ref in ready if ref in by_count]
             for ref in ready:
                 self._finish(by_count[ref])
             now = time.monotonic()
@@ -189,8 +195,11 @@ class _ShardRun:
             for slot in range(len(pool.actors)):
                 if (i, slot) in self.running or not self.waiting[i]:
                     continue
+                actor = pool.actor(slot, wait=False)
+                if actor is None:  # still in setup()
+                    continue
                 work = self.waiting[i].pop(0)
-                table_ref, count_ref = pool.actor(slot).run.options(num_returns=2).remote(work.ref)
+                table_ref, count_ref = actor.run.options(num_returns=2).remote(work.ref)
                 deadline = time.monotonic() + self.limits.row_timeout_s * max(1, work.rows)
                 self.running[(i, slot)] = _Call(work, slot, table_ref, count_ref, deadline)
 

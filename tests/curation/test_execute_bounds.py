@@ -116,3 +116,53 @@ def test_six_shards_run_each_model_stages_setup_once_per_worker(tmp_path, monkey
     assert sorted(setups) == ["entities", "ingest", "motion", "shots"]
     for stage, pids in setups.items():  # one actor per stage (resources.actors = 1)
         assert len(pids) == 1, f"{stage} setup ran {len(pids)} times over 6 shards"
+
+
+@dataclass
+class Threads(Stage):
+    """Records the compute threads its actor runs with, and when its setup() started."""
+
+    name = "threads"
+    writes = (pa.field("torch_threads", pa.int64()), pa.field("omp", pa.string()))
+    log: str = ""
+    setup_s: float = 0.0
+
+    def setup(self):
+        import time
+
+        with open(self.log, "a") as f:
+            f.write(f"{self.name} {time.time()}\n")
+        time.sleep(self.setup_s)
+
+    def process_batch(self, rows):
+        import torch
+
+        return [Outcome(values={"torch_threads": torch.get_num_threads(),
+                                "omp": os.environ.get("OMP_NUM_THREADS")}) for _ in rows]
+
+
+@dataclass
+class LaterThreads(Threads):
+    name = "later_threads"
+    writes = (pa.field("later_torch_threads", pa.int64()),)
+
+    def process_batch(self, rows):
+        import torch
+
+        return [Outcome(values={"later_torch_threads": torch.get_num_threads()}) for _ in rows]
+
+
+def test_actors_run_the_threads_their_stage_declares_and_set_up_at_once(tmp_path):
+    """Ray scales the reservations down to fit 2 CPUs (and would set OMP_NUM_THREADS=1), but
+    a stage that declares 2 CPUs computes on 2 threads; both stages' setup() start together,
+    not the second one only when the first batch reaches it."""
+    from curation.stage import Resources
+
+    log, setup_s = tmp_path / "setups.log", 8.0
+    stages = [Threads(log=str(log), setup_s=setup_s, resources=Resources(cpus=2.0)),
+              LaterThreads(log=str(log), setup_s=setup_s, resources=Resources(cpus=0.5))]
+    out = execute_ray(stages, pa.table({"x": [1, 2], "status": ["ok", "ok"]}))
+    assert out["torch_threads"].to_pylist() == [2, 2] and out["omp"].to_pylist() == ["2", "2"]
+    assert out["later_torch_threads"].to_pylist() == [1, 1]
+    started = dict(line.split() for line in log.read_text().splitlines())
+    assert abs(float(started["threads"]) - float(started["later_threads"])) < setup_s
