@@ -10,6 +10,7 @@ import pytest
 
 from curation import synthetic
 from curation import synthetic_motion as sm
+from curation.stages import motion
 from curation.stages.motion import (
     REASONS,
     MotionStage,
@@ -113,14 +114,44 @@ def test_pair_times_and_aggregation():
     assert pair_times(0.0, 0.1, 0.2, 8) == []
     assert len(pair_times(0.0, 0.5, 0.2, 8)) == 2
     short = [PairFlow(0.3, 0.02, 0.02, 0.01, 0.2, 0.01), PairFlow(0.5, 0.03, 0.03, 0.02, 0.3, 0.02),
-             PairFlow(9.0, 0.9, 0.9, 0.9, 0.9, 0.9)]  # one pair whose camera estimate failed
+             PairFlow(0.4, 0.03, 0.03, 0.02, 0.3, 0.02), PairFlow(9.0, 0.9, 0.9, 0.9, 0.9, 0.9)]
     long = [PairFlow(0.1, 0.01, 0.005, 0.004, 0.1, 0.04), PairFlow(0.1, 0.01, 0.007, 0.006, 0.1, 0.06)]
     s = scores_of({0.32: long, 0.08: short})
-    assert s["motion_residual"] == pytest.approx(0.5)  # median over pairs, best spacing
-    assert s["motion_changed_frac"] == pytest.approx(0.05)  # the spacing that sees most change
+    # evidence: the lower quartile over pairs, at the best spacing; the last short pair (its
+    # camera estimate failed, so everything "moved") does not raise it
+    assert s["motion_residual"] == pytest.approx(0.375)
+    assert s["motion_changed_frac"] == pytest.approx(0.045)  # the spacing that sees most change
+    failed_twice = scores_of({0.32: long, 0.08: short[:2] + short[-1:] * 2})
+    assert failed_twice["motion_residual"] == pytest.approx(0.3 + 0.75 * 0.2)  # still not 9
     assert s["motion_raw"] == pytest.approx(0.006)  # the longest spacing: shake does not add up
-    assert s["motion_camera_steadiness"] == pytest.approx(0.005 / 0.02)
-    assert s["motion_pairs"] == 5
+    assert s["motion_camera_steadiness"] == pytest.approx(0.005 / 0.02)  # camera: the medians
+    assert s["motion_pairs"] == 6
+
+
+def _line_drawing() -> np.ndarray:
+    """A dark scene crossed by three bright lines: edges everywhere, corners only where the
+    lines cross (a photo with few corners)."""
+    world = np.full((240, 300), 50, np.uint8)
+    for start, end in (((0, 60), (300, 200)), ((0, 190), (300, 40)), ((150, 0), (140, 240))):
+        cv2.line(world, start, end, 200, 5)
+    return cv2.GaussianBlur(world, (0, 0), 1.5)
+
+
+def test_a_camera_over_a_photo_with_few_corners_is_found_by_the_dense_candidates(monkeypatch):
+    world = _line_drawing()
+    f0, f1 = world[60:180, 70:230], world[63:183, 66:226]  # content moves by (+4, -3) px
+    assert np.allclose(camera_homography(f0, f1)[:2, 2], [4, -3], atol=0.3)
+    monkeypatch.setattr(motion, "moves_the_background", lambda *args: False)
+    assert np.allclose(camera_homography(f0, f1), np.eye(3))  # corners alone: "static"
+
+
+def test_phase_correlation_recovers_a_shift_beyond_the_flow_range():
+    world = _line_drawing()
+    f0, f1 = world[60:180, 70:230], world[50:170, 52:212]  # content moves by (+18, +10) px
+    shift = motion._shift_homography(*(cv2.GaussianBlur(f, (0, 0), 1.0) for f in (f0, f1)))
+    assert np.allclose(shift[:2, 2], [18, 10], atol=0.5)
+    assert motion.moves_the_background(f0, f1, shift)
+    assert not motion.moves_the_background(f0, f1, np.eye(3))  # explains no moved pixel
 
 
 # ---------------------------------------------------------------- decision paths on constructed clips

@@ -20,16 +20,32 @@ def test_splits_share_no_seed_photo_or_parameter_band():
     photos = [{s.background for s in split if s.background.startswith("photo:")}
               for split in (train, heldout)]
     assert photos[0] and photos[1] and not photos[0] & photos[1]
+    # the later held-out draws: same settings, seeds no other split uses
+    seeds = [{s.seed for s in sm.specs(split)} for split in sm.SPLITS]
+    assert sum(map(len, seeds)) == len(set().union(*seeds))
+    assert all(sm.PHOTOS[split] == sm.PHOTOS["heldout"] for split in ("fresh", "final"))
     # every continuous parameter falls in its split's bands (even bands train, odd held-out)
-    fresh = sm.specs("fresh")
-    assert not {s.seed for s in fresh} & ({s.seed for s in train} | {s.seed for s in heldout})
-    for split, clips in (("train", train), ("heldout", heldout), ("fresh", fresh)):
+    for split in sm.SPLITS:
         parity = sm.BAND_PARITY[split]
-        for s in clips:
+        for s in sm.specs(split):
             if s.kind == "mover":
                 for value, (lo, hi) in ((s.area, sm.AREA), (s.speed, sm.SPEED)):
-                    band = int(np.log(value / lo) / np.log(hi / lo) * sm.N_BANDS)
-                    assert band % 2 == parity, (s, value)
+                    assert _band(value, lo, hi) % 2 == parity, (s, value)
+
+
+def _band(value: float, lo: float, hi: float) -> int:
+    return int(np.log(value / lo) / np.log(hi / lo) * sm.N_BANDS)
+
+
+def test_train_adds_fast_camera_motions_over_low_texture_photos():
+    train, heldout = sm.specs("train"), sm.specs("heldout")
+    extra = train[len(heldout):]
+    assert len(extra) == sum(sm.TRAIN_EXTRA_NEGATIVES.values())
+    rates = {"pan": sm.PAN_SPEED, "zoom": sm.ZOOM_RATE, "rotate": sm.ROTATE_RATE}
+    for s in extra:
+        assert s.background.removeprefix("photo:") in sm.LOW_TEXTURE_PHOTOS
+        assert set(sm.LOW_TEXTURE_PHOTOS) <= set(sm.PHOTOS["train"])
+        assert _band(s.speed, *rates[s.kind]) in (sm.N_BANDS // 2, sm.N_BANDS // 2 + 2), s
 
 
 def test_every_background_has_target_movers_and_every_negative_kind_is_there():
