@@ -161,13 +161,15 @@ def _fraction(text: str, pair: tuple[int, int]) -> str:
 def choose_thresholds(rows: list[dict]) -> dict[str, float]:
     """Thresholds from TRAIN rows only. Each independent-motion score's threshold is a
     geometric midpoint above the highest value a negative reached (at least the score's
-    resolution): up to the lowest target mover when the score separates the two on its own,
-    else up to the median target (the score is then one witness of two). `frozen_max` (mean
-    speed) and `steady_min` (camera steadiness) are the pair that labels the most negatives
-    right: below `frozen_max` nothing moves (a still photo), below `steady_min` the camera
-    only shakes (slight motion), otherwise it travels over a still image."""
-    negatives = [r for r in rows if r["label"] != "desirable"]
+    resolution; negatives that look like movers are conceded, see `conceded`): up to the
+    lowest target mover when the score separates the two on its own, else up to the median
+    target (the score is then one witness of two). `frozen_max` (mean speed) and
+    `steady_min` (camera steadiness) are the pair that labels the most negatives right:
+    below `frozen_max` nothing moves (a still photo), below `steady_min` the camera only
+    shakes (slight motion), otherwise it travels over a still image."""
     targets = [r for r in rows if r["target"]]
+    given_up = {id(r) for r in conceded(rows)}
+    negatives = [r for r in rows if r["label"] != "desirable" and id(r) not in given_up]
 
     def midpoint(score: str) -> float:
         high = max(SCORE_RESOLUTION[score], *(r[score] for r in negatives))
@@ -179,6 +181,23 @@ def choose_thresholds(rows: list[dict]) -> dict[str, float]:
                   "changed_min": midpoint("motion_changed_frac"),
                   "frozen_max": frozen_max, "steady_min": steady_min}
     return {k: float(f"{v:.4g}") for k, v in thresholds.items()}
+
+
+REJECTION_GOAL = 0.95  # issue 10: the share of still images and shakes to reject
+EVIDENCE_SCORES = ("motion_residual", "motion_changed_frac")
+
+
+def conceded(rows: list[dict]) -> list[dict]:
+    """Train negatives above the median target mover on every evidence score: no threshold
+    on those scores rejects them without losing half the movers (a pan over a photo whose
+    detail is one compact object on a flat wall looks like that object moving over the
+    wall), so the thresholds are not raised for them, as long as they are within the
+    (1 - REJECTION_GOAL) share of negatives the goal allows; beyond it, none is conceded."""
+    targets = [r for r in rows if r["target"]]
+    negatives = [r for r in rows if r["label"] != "desirable"]
+    median = {s: statistics.median(r[s] for r in targets) for s in EVIDENCE_SCORES}
+    like_movers = [r for r in negatives if all(r[s] > median[s] for s in EVIDENCE_SCORES)]
+    return like_movers if len(like_movers) <= (1 - REJECTION_GOAL) * len(negatives) else []
 
 
 def _midpoints(values: list[float]) -> list[float]:
@@ -236,6 +255,9 @@ def thresholds_module(stored: list[tuple]) -> str:
         "held-out split reports how they do (`alchemist eval-filter`). Score ranges per group:",
         "",
         *table,
+        "",
+        "Negatives conceded (they score like movers; see `motion_eval.conceded`):",
+        *(f"  {r['name']} ({r['kind']} over {r['background']})" for r in conceded(rows)),
         "",
         "tests/curation/test_motion_eval.py fails when this file drifts from what the command",
         "produces: thresholds re-chosen from TRAIN_SCORES, and a sample of clips re-scored.",

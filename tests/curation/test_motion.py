@@ -203,6 +203,30 @@ def test_a_mover_over_a_flat_background_is_not_taken_for_the_camera():
     assert pair_flow(frames[10], frames[14], dt=4 / sm.FPS).changed_frac > 0.005
 
 
+def test_the_largest_mover_in_the_range_cannot_pass_for_the_background():
+    """The camera's spread test sits above the hull of the largest mover the generator draws
+    (a disk inside the frame): the outline of one cannot be taken for the background."""
+    assert motion.LARGEST_MOVER == sm.AREA[1] < motion.CAMERA_MIN_SPREAD <= motion.DENSE_MIN_SPREAD
+    angles = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+    for h, w in sm.SIZES:
+        radius = np.sqrt(sm.AREA[1] * h * w / np.pi)
+        for cy, cx in ((radius, radius), (h / 2, w / 2), (h - radius, w / 2)):  # the mover's reach
+            outline = np.stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)], axis=1)
+            assert not motion.is_background(outline, h, w), (h, w, cy, cx)
+
+
+def test_a_large_slow_flat_mover_over_a_flat_wall_is_not_taken_for_the_camera():
+    """A flat-coloured disk of the largest area, slow, over a flat wall: the corners on its
+    outline spread over more than 30% of the frame (the rule before), but not over more than
+    the largest mover's hull."""
+    spec = _spec("mover", "desirable", background="flat", area=sm.AREA[1], speed=0.09,
+                 path="straight", seed=6)
+    frames = sm.render(spec)
+    f0, f1 = (cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (frames[4], frames[12]))
+    assert not np.allclose(camera_homography(f0, f1, min_spread=0.3), np.eye(3))
+    assert np.allclose(camera_homography(f0, f1), np.eye(3))
+
+
 def test_the_background_wins_the_camera_over_a_large_textured_mover():
     rng = np.random.default_rng(3)
     world = cv2.GaussianBlur((rng.random((160, 220)) * 255).astype(np.uint8), (5, 5), 1.2)
