@@ -118,6 +118,25 @@ def test_thresholds_sit_between_train_negatives_and_targets_and_cuts_split_the_c
         assert (stage.decide(r).reason or "desirable") == r["label"], r
 
 
+def test_negatives_that_score_like_movers_are_conceded_within_the_goal_only():
+    def row(label, residual, changed):
+        return dict(name=f"{label}-{residual}", label=label, target=label == "desirable",
+                    motion_residual=residual, motion_changed_frac=changed, motion_raw=0.1,
+                    motion_camera_steadiness=1.0)
+
+    movers = [row("desirable", 0.1 * k, 0.01 * k) for k in range(1, 6)]
+    negatives = [row("still_image", 0.01, 0.0005) for _ in range(19)]
+    like_a_mover = row("still_image", 0.6, 0.2)  # above the median mover on both scores
+    half_like = row("still_image", 0.6, 0.001)  # above it on one score only
+    rows = [*movers, *negatives, like_a_mover]
+    assert me.conceded(rows) == [like_a_mover]  # 1 of 20 negatives: within 5%
+    t = me.choose_thresholds(rows)
+    assert t == me.choose_thresholds([*movers, *negatives])  # thresholds not raised for it
+    assert t["residual_min"] < 0.1 and t["changed_min"] < 0.01
+    assert me.conceded([*movers, *negatives, half_like]) == []
+    assert me.conceded([*movers, *negatives[:10], like_a_mover]) == []  # 1 of 11: beyond 5%
+
+
 # ---------------------------------------------------------------- the generated file
 
 
