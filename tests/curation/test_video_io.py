@@ -166,4 +166,4 @@ def test_one_thread_grant_decodes_and_scales_on_the_calling_thread(monkeypatch, 
     before = other_threads()
     frames, _ = video_io.decode_clip(source, size=size)
     assert len(frames) > 100
-    assert other_threads() - before < 0.005
+    assert other_threads() - before < 0.03  # per-frame pools cost 0.07-0.13 s here

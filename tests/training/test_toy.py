@@ -45,3 +45,17 @@ def test_toy_smoke_run_trains_and_references_reach_the_output(tmp_path):
     assert report["trained"]["matched"]["colour_error"] != report["trained"]["swapped"]["colour_error"]
     assert np.isfinite(report["final_loss"]) and 0.0 <= report["untrained"]["matched"]["follow_rate"] <= 1.0
     assert (tmp_path / "run" / "checkpoints" / "latest").exists()
+
+
+def test_binding_references_do_not_show_their_sprites_shape(tmp_path):
+    """Only the word binding may say which reference belongs to which sprite: every reference's
+    alpha (its shape) is the same for the square and the bar."""
+    from curation import warehouse
+    from training.samples import rgba
+    from training.toy import write_toy_dataset
+
+    root, _ = write_toy_dataset(tmp_path / "toy", 4, 0, binding=True)
+    refs = warehouse.read_table(root, "references").to_pylist()
+    assert {r["word"] for r in refs} == {"square", "bar"}
+    alphas = {r["word"]: rgba(r["rgba_png"])[3].numpy().tobytes() for r in refs}
+    assert alphas["square"] == alphas["bar"]
