@@ -3,9 +3,10 @@
 Geometric operations run on the RGBA reference (the mask moves with the pixels), then the
 photometric ones on RGB, then the composite on black (model.video_io.composite_on_black).
 Parameters are drawn first (`draw_params`, from the sample's keyed generator), then applied
-(`apply`), so a test can apply any operation at its bound; a sample's references go through
-`apply_all`, where the per-pixel operations (hue, brightness) run over all their pixels in
-one pass, equal bit for bit to applying them image by image. Conversions from Table 4's units:
+(`apply`), so a test can apply any operation at its bound. A sample's references go through
+`apply_all` together: downscale and crop image by image, then flip, rotation and shear as
+one bilinear sampling of the whole batch (each image's own map, composed from torchvision's
+affine matrix), hue and brightness in one pass over the batch. Conversions from Table 4's units:
 
 - downscale: factor in [min(1, 112 / max(h, w)), 1]: references already at most 112 px are
   not downscaled; the image is resized by the factor (bilinear, antialiased);
@@ -25,11 +26,13 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from model.video_io import composite_on_black
 
+IDENTITY_MAP = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]  # inverse_map without flip, rotation or shear
 OPERATIONS = ("downscale", "blur", "hue", "brightness", "flip", "shear", "rotation", "crop")
 
 
@@ -72,25 +75,66 @@ def draw_params(h: int, w: int, cfg: AugmentConfig, rng) -> dict:
     }
 
 
-def geometric(rgba: torch.Tensor, p: dict) -> torch.Tensor:  # (4, H, W) in [0, 1]
+def downscale(rgba: torch.Tensor, factor: float) -> torch.Tensor:  # (4, H, W) -> (4, H', W')
+    if factor >= 1.0:
+        return rgba
     h, w = rgba.shape[-2:]
-    if p["downscale"] < 1.0:
-        size = [max(1, round(h * p["downscale"])), max(1, round(w * p["downscale"]))]
-        rgba = TF.resize_image(rgba, size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
-        h, w = size
-    side, fy, fx = p["crop"]
-    if side < 1.0:
-        ch, cw = max(1, round(h * side)), max(1, round(w * side))
-        rgba = TF.crop_image(rgba, int(fy * (h - ch)), int(fx * (w - cw)), ch, cw)
-        h, w = ch, cw
-    if p["flip"]:
-        rgba = TF.horizontal_flip_image(rgba)
+    size = [max(1, round(h * factor)), max(1, round(w * factor))]
+    return TF.resize_image(rgba, size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
+
+
+def crop_window(h: int, w: int, crop) -> tuple[int, int, int, int]:
+    """(top, left, height, width): each side cropped to the drawn fraction, at the drawn place."""
+    side, fy, fx = crop
+    ch, cw = (max(1, round(h * side)), max(1, round(w * side))) if side < 1.0 else (h, w)
+    return int(fy * (h - ch)), int(fx * (w - cw)), ch, cw
+
+
+def inverse_map(h: int, w: int, p: dict) -> list[float]:
+    """Flip, rotation and shear of an (h, w) image as one affine map [a, b, tx, c, d, ty] taking
+    an output pixel's position to the input's, both relative to the image's center: the
+    inverse rotation-shear matrix `TF.affine` builds, then the flip (x -> -x)."""
+    from torchvision.transforms.v2.functional._geometry import _get_inverse_affine_matrix
+
     sx, sy = p["shear"]
     shear = [math.degrees(math.atan(sx * w / h)), math.degrees(math.atan(sy * h / w))]
-    if p["rotation"] or any(shear):
-        rgba = TF.affine_image(rgba, angle=p["rotation"], translate=[0, 0], scale=1.0, shear=shear,
-                         interpolation=v2.InterpolationMode.BILINEAR, fill=0.0)
-    return rgba
+    a, b, _, c, d, _ = _get_inverse_affine_matrix([0.0, 0.0], p["rotation"], [0.0, 0.0], 1.0, shear)
+    flip = -1.0 if p["flip"] else 1.0
+    return [flip * a, flip * b, 0.0, c, d, 0.0]
+
+
+def stack_padded(images: list[torch.Tensor], h: int, w: int) -> torch.Tensor:  # -> (N, C, h, w)
+    """Images of different sizes in one batch, each at the top left, zeros (transparent) around."""
+    out = images[0].new_zeros(len(images), images[0].shape[0], h, w)
+    for i, x in enumerate(images):
+        out[i, :, : x.shape[-2], : x.shape[-1]] = x
+    return out
+
+
+def geometric(images: list[torch.Tensor], params: list[dict]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """Each (4, H, W) RGBA downscaled (antialiased) and cropped on its own, then flipped,
+    rotated and sheared by one bilinear sampling of all images together: (N, 4, H', W') with
+    image i in its top-left (h_i, w_i), transparent outside; the alpha moves with the pixels.
+    Each map turns about its own image's center as `TF.affine_image` does (a test checks the
+    result against torchvision's operations one after another)."""
+    images = [downscale(x, p["downscale"]) for x, p in zip(images, params)]
+    images = [x[:, top : top + h, left : left + w] for x, p in zip(images, params)
+              for top, left, h, w in [crop_window(*x.shape[-2:], p["crop"])]]
+    sizes = [tuple(x.shape[-2:]) for x in images]
+    hp, wp = max(h for h, _ in sizes), max(w for _, w in sizes)
+    canvas = stack_padded(images, hp, wp)
+    maps = [inverse_map(h, w, p) for (h, w), p in zip(sizes, params)]
+    if all(m == IDENTITY_MAP for m in maps):
+        return canvas, sizes
+    theta = []  # per image (3, 2): the padded canvas's centered pixel grid -> grid_sample's [-1, 1]
+    for (h, w), (a, b, _, c, d, _) in zip(sizes, maps):
+        dx, dy = (wp - w) / 2, (hp - h) / 2  # the canvas center, seen from the image's center
+        tx, ty = a * dx + b * dy - dx, c * dx + d * dy - dy
+        theta.append([[a * 2 / wp, c * 2 / hp], [b * 2 / wp, d * 2 / hp], [tx * 2 / wp, ty * 2 / hp]])
+    ys, xs = torch.meshgrid(torch.arange(hp) + (1 - hp) / 2, torch.arange(wp) + (1 - wp) / 2, indexing="ij")
+    base = torch.stack((xs, ys, torch.ones_like(xs)), dim=-1).reshape(1, hp * wp, 3)
+    grid = base.matmul(torch.tensor(theta, dtype=canvas.dtype)).reshape(len(images), hp, wp, 2)
+    return F.grid_sample(canvas, grid, mode="bilinear", padding_mode="zeros", align_corners=False), sizes
 
 
 def blur(rgb: torch.Tensor, p: dict, divisor: int) -> torch.Tensor:  # (3, H, W) in [0, 1]
@@ -98,36 +142,33 @@ def blur(rgb: torch.Tensor, p: dict, divisor: int) -> torch.Tensor:  # (3, H, W)
     return TF.gaussian_blur_image(rgb, kernel_size=[k, k], sigma=[blur_sigma(k)] * 2) if k > 1 else rgb
 
 
-def per_pixel(values: list[float], sizes: list[int]) -> torch.Tensor:  # (N,) one value per pixel
-    return torch.tensor(values, dtype=torch.float32).repeat_interleave(torch.tensor(sizes))
-
-
-def hue_and_brightness(rgbs: list[torch.Tensor], params: list[dict]) -> list[torch.Tensor]:
-    """Hue shift, brightness and the final clamp of several references in one pass: both are
-    per-pixel operations, so all images' pixels go through as one (3, 1, N) row, each pixel
-    with its own image's factors. torchvision's adjust_hue takes one factor per call; its
-    RGB <-> HSV steps are used directly, and a test checks the result equals
-    TF.adjust_hue / TF.adjust_brightness image by image, bit for bit."""
+def hue_and_brightness(rgb: torch.Tensor, params: list[dict]) -> torch.Tensor:  # (N, 3, H, W)
+    """Hue shift, brightness and the final clamp of a batch of references in one pass, each
+    image with its own factors. torchvision's adjust_hue takes one factor per call; its
+    RGB <-> HSV steps are used directly (per pixel, so the batch changes nothing), and a test
+    checks the result equals TF.adjust_hue / TF.adjust_brightness image by image, bit for bit."""
     from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
 
-    sizes = [r[0].numel() for r in rgbs]
-    flat = torch.cat([r.reshape(3, 1, -1) for r in rgbs], dim=-1)  # (3, 1, N)
-    hue = per_pixel([p["hue"] for p in params], sizes)  # (N,)
+    hue = torch.tensor([p["hue"] for p in params], dtype=rgb.dtype).view(-1, 1, 1)
     if hue.any():
-        h, s, v = _rgb_to_hsv(flat).unbind(dim=-3)  # each (1, N)
-        h.add_(hue).remainder_(1.0)
-        flat = torch.where(hue != 0, _hsv_to_rgb(torch.stack((h, s, v), dim=-3)), flat)  # hue 0: untouched
-    flat = flat.mul(per_pixel([p["brightness"] for p in params], sizes)).clamp_(0, 1)
-    return [x.reshape(r.shape) for x, r in zip(flat.split(sizes, dim=-1), rgbs)]
+        h, s, v = _rgb_to_hsv(rgb).unbind(dim=-3)  # each (N, H, W)
+        shifted = _hsv_to_rgb(torch.stack((h.add_(hue).remainder_(1.0), s, v), dim=-3))
+        rgb = torch.where(hue[:, None] != 0, shifted, rgb)  # hue 0: untouched
+    brightness = torch.tensor([p["brightness"] for p in params], dtype=rgb.dtype).view(-1, 1, 1, 1)
+    return rgb.mul(brightness).clamp_(0, 1)
 
 
 def apply_all(images: list[torch.Tensor], params: list[dict], cfg: AugmentConfig = AugmentConfig()) -> list[torch.Tensor]:
     """Each (4, H, W) RGBA in [0, 1] with its parameters -> (3, H', W') RGB composited on black."""
     if not images:
         return []
-    shaped = [geometric(x, p) for x, p in zip(images, params)]
-    rgbs = hue_and_brightness([blur(x[:3], p, cfg.blur_divisor) for x, p in zip(shaped, params)], params)
-    return [composite_on_black(torch.cat([rgb, x[3:]], dim=0)) for rgb, x in zip(rgbs, shaped)]
+    shaped, sizes = geometric(images, params)  # (N, 4, H, W)
+    rgb = shaped[:, :3]
+    for i, ((h, w), p) in enumerate(zip(sizes, params)):  # each image's own kernel, its own border
+        if p["blur"] and blur_kernel(h, w, cfg.blur_divisor) > 1:
+            rgb[i, :, :h, :w] = blur(rgb[i, :, :h, :w], p, cfg.blur_divisor)
+    out = composite_on_black(torch.cat([hue_and_brightness(rgb, params), shaped[:, 3:]], dim=1))
+    return [out[i, :, :h, :w] for i, (h, w) in enumerate(sizes)]
 
 
 def apply(rgba: torch.Tensor, p: dict, cfg: AugmentConfig = AugmentConfig()) -> torch.Tensor:

@@ -99,10 +99,12 @@ def join_shard(dataset: str, root: Path, shard: int) -> list[ClipRecord]:
 class CuratedReader:
     """Streams records of one or several committed datasets, shard by shard."""
 
-    def __init__(self, datasets, seed: int = 0):
+    def __init__(self, datasets, seed: int = 0, on_join=None):
+        """`on_join(records)`: called once per joined shard, for work a trainer can do per shard
+        instead of per sample (tokenizing every caption of the shard in one call)."""
         from curation.warehouse import committed_shards
 
-        self.seed = seed
+        self.seed, self.on_join = seed, on_join
         self._joined: tuple[tuple, list[ClipRecord]] | None = None  # the one shard held in memory
         self.shards = []  # (dataset name, root, shard)
         for root in map(Path, datasets):
@@ -133,6 +135,8 @@ class CuratedReader:
         name, root, shard = self.shards[self.shard_order(epoch)[index]]
         if self._joined is None or self._joined[0] != (root, shard):
             self._joined = ((root, shard), join_shard(name, root, shard))
+            if self.on_join is not None:
+                self.on_join(self._joined[1])
         rows = list(self._joined[1])
         random.Random(f"{self.seed}/{epoch}/{name}/{shard}").shuffle(rows)
         return rows

@@ -56,12 +56,12 @@ class Run:
         self.flow = RectifiedFlow(FlowConfig(**cfg.flow))
         self.sampler_cfg = SamplerConfig()
         self.buckets = buckets(cfg.buckets)
-        self.reader = CuratedReader(self.datasets, cfg.seed)
-        self.cache = LatentCache.open(self.datasets, cfg) if cfg.use_cache else None
-        self.cache_info = self.cache.info if self.cache else None
         self.builder = SampleBuilder(self.text.tokenizer, cfg.text_max_length,
                                      cfg.conditioning if cfg.uses_references else None,
                                      AugmentConfig() if cfg.augment else None)
+        self.reader = CuratedReader(self.datasets, cfg.seed, on_join=self.builder.prepare_shard)
+        self.cache = LatentCache.open(self.datasets, cfg) if cfg.use_cache else None
+        self.cache_info = self.cache.info if self.cache else None
         self.position, self.stream_index, self.skips = Position(), 0, SkipCounter()
         self.ema = {k: v.detach().clone() for k, v in self.dit.state_dict().items()} if cfg.ema_decay else None
         self.last_metrics: dict = {}
