@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import random
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 TRAIN_FPS = 24  # paper B.2 "We apply the fixed framerate of 24"
-JOINED = ("clips", "entities", "references", "faces", "backgrounds")
+JOINED = {  # table -> the columns a record is built from (a reference's mask and box are never read)
+    "clips": ("clip_key", "source", "caption", "start_s", "end_s"),
+    "entities": ("clip_key", "word", "type", "char_start", "char_end"),
+    "references": ("clip_key", "ref_key", "word", "rgba_png"),
+    "faces": ("clip_key", "face_key", "word", "png"),
+    "backgrounds": ("clip_key", "word", "png"),
+}
 
 
 @dataclass
@@ -58,26 +64,35 @@ class SkipCounter:
         return dict(self.counts)
 
 
-def _shard_tables(root: Path, shard: int) -> dict:
-    """One shard's tables, each file read on this thread: Arrow's thread pool costs more than
-    it saves on a shard's few row groups, and the reader runs inside a training worker."""
+def _shard_rows(root: Path, shard: int) -> dict[str, list[dict]]:
+    """One shard's rows of each joined table, only the columns a record needs, each file read
+    on this thread: Arrow's thread pool costs more than it saves on a shard's few row groups,
+    and the reader runs inside a training worker. Images stored as `datasets` Image structs
+    come back as their PNG bytes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from curation.warehouse import conform, part_name
-    from warehouse_schemas import registry
+    from curation.warehouse import part_name
 
-    tables = {}
-    for name in JOINED:
+    rows = {}
+    for name, columns in JOINED.items():
         path = root / name / f"{part_name(shard)}.parquet"
-        tables[name] = conform(pq.ParquetFile(path).read(use_threads=False), name) if path.exists() else registry.schema(name).empty_table()
-    return tables
+        if not path.exists():
+            rows[name] = []
+            continue
+        table = pq.ParquetFile(path).read(columns=list(columns), use_threads=False)
+        unpacked = {c: pc.struct_field(table.column(c), "bytes") if pa.types.is_struct(table.column(c).type)
+                    else table.column(c) for c in columns}
+        rows[name] = pa.table(unpacked).to_pylist()
+    return rows
 
 
 def join_shard(dataset: str, root: Path, shard: int) -> list[ClipRecord]:
     """One shard's clips with their entities, references, faces and background."""
-    t = {name: table.to_pylist() for name, table in _shard_tables(root, shard).items()}
-    by_clip = {name: defaultdict(list) for name in JOINED[1:]}
-    for name in JOINED[1:]:
+    t = _shard_rows(root, shard)
+    by_clip = {name: defaultdict(list) for name in list(JOINED)[1:]}
+    for name in list(JOINED)[1:]:
         for row in t[name]:
             by_clip[name][row["clip_key"]].append(row)
     records = []
@@ -106,6 +121,8 @@ class CuratedReader:
 
         self.seed, self.on_join = seed, on_join
         self._joined: tuple[tuple, list[ClipRecord]] | None = None  # the one shard held in memory
+        self._shuffled: tuple[int, list[ClipRecord]] | None = None  # its records in the epoch's order
+        self._order: tuple[int, list[int]] | None = None  # the epoch's shard order
         self.shards = []  # (dataset name, root, shard)
         for root in map(Path, datasets):
             if not (root / "_SUCCESS").exists():
@@ -124,22 +141,27 @@ class CuratedReader:
         return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
 
     def shard_order(self, epoch: int) -> list[int]:
-        order = list(range(len(self.shards)))
-        random.Random(f"{self.seed}/{epoch}").shuffle(order)
-        return order
+        if self._order is None or self._order[0] != epoch:
+            order = list(range(len(self.shards)))
+            random.Random(f"{self.seed}/{epoch}").shuffle(order)
+            self._order = (epoch, order)
+        return self._order[1]
 
     def shard_records(self, epoch: int, index: int) -> list[ClipRecord]:
         """The records of the epoch's `index`-th shard in their seeded order. The joined shard
-        is kept until the next one is read, so a trainer that asks for a few records per step
-        reads each shard's Parquet files once, not once per step."""
+        and its order are kept until the next one is read, so a trainer that asks for a few
+        records per step reads each shard's Parquet files once, not once per step."""
         name, root, shard = self.shards[self.shard_order(epoch)[index]]
         if self._joined is None or self._joined[0] != (root, shard):
             self._joined = ((root, shard), join_shard(name, root, shard))
+            self._shuffled = None
             if self.on_join is not None:
                 self.on_join(self._joined[1])
-        rows = list(self._joined[1])
-        random.Random(f"{self.seed}/{epoch}/{name}/{shard}").shuffle(rows)
-        return rows
+        if self._shuffled is None or self._shuffled[0] != epoch:
+            rows = list(self._joined[1])
+            random.Random(f"{self.seed}/{epoch}/{name}/{shard}").shuffle(rows)
+            self._shuffled = (epoch, rows)
+        return self._shuffled[1]
 
     def records(self, start: Position = Position()):
         """Yields (record, position of the record after it), forever, epoch after epoch."""
@@ -166,7 +188,7 @@ def resample_indices(timestamps: list[float], start_s: float, end_s: float, fps:
     """For each 1/fps tick in [start, end): the decoded frame nearest in time."""
     ts = np.asarray(timestamps)
     ticks = start_s + np.arange(int(np.floor((end_s - start_s) * fps + 1e-6))) / fps
-    return [int(np.abs(ts - t).argmin()) for t in ticks]
+    return np.abs(ts[None, :] - ticks[:, None]).argmin(axis=1).tolist()
 
 
 _local = threading.local()
@@ -183,35 +205,85 @@ def _rgb24(frame, threads: int) -> np.ndarray:
     return _local.reformatter.reformat(frame, format="rgb24", threads=threads).to_ndarray()
 
 
+class OpenSources:
+    """Source videos kept open while the trainer is inside one shard: curation keeps a source
+    video's clips in one shard, so each source is opened (container, codec) once per shard
+    pass instead of once per clip. At most `size` open (least recently used closed first);
+    `close_all` when the shard is left, so nothing outlives its shard."""
+
+    def __init__(self, size: int = 32):  # curation's default shard: 32 source videos
+        self.size = size
+        self._open: OrderedDict = OrderedDict()  # (source, threads) -> PyAV container
+
+    def get(self, source: str, threads: int):
+        import av
+
+        key = (source, threads)
+        if key in self._open:
+            self._open.move_to_end(key)
+            return self._open[key]
+        container = av.open(source)
+        container.streams.video[0].codec_context.thread_count = threads  # before the codec opens
+        self._open[key] = container
+        while len(self._open) > self.size:
+            self._open.popitem(last=False)[1].close()
+        return container
+
+    def discard(self, source: str, threads: int) -> None:
+        container = self._open.pop((source, threads), None)
+        if container is not None:
+            container.close()
+
+    def close_all(self) -> None:
+        while self._open:
+            self._open.popitem()[1].close()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+
+def _decode(container, source: str, start_s: float, stop: float, fps: float, max_frames: int | None, threads: int,
+            seek: bool) -> np.ndarray:
+    stream = container.streams.video[0]
+    if seek or start_s > 0:  # a reused container is wherever its last span left it
+        container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
+    frames, stamps = [], []
+    for frame in container.decode(stream):
+        t = float(frame.pts * stream.time_base) if frame.pts is not None else len(stamps) / fps
+        if t < start_s - 0.5 / fps:
+            continue
+        if t >= stop:
+            break
+        frames.append(frame)
+        stamps.append(t)
+    if not frames:
+        raise ValueError(f"{source}: no frames in [{start_s}, {stop})")
+    idx = resample_indices(stamps, start_s, stop, fps)[:max_frames]
+    rgb = {i: _rgb24(frames[i], threads) for i in sorted(set(idx))}
+    return np.stack([rgb[i] for i in idx])
+
+
 def decode_span(source: str, start_s: float, end_s: float, fps: float = TRAIN_FPS,
-                max_frames: int | None = None, threads: int | None = None) -> np.ndarray:
+                max_frames: int | None = None, threads: int | None = None,
+                sources: OpenSources | None = None) -> np.ndarray:
     """Frames of [start_s, end_s) resampled to `fps`: (F, H, W, 3) uint8 (PyAV). Only the
     frames the resampling keeps are converted to RGB.
-    `threads`: FFmpeg decoding and conversion threads; None = $OMP_NUM_THREADS (curation's rule)."""
+    `threads`: FFmpeg decoding and conversion threads; None = $OMP_NUM_THREADS (curation's rule).
+    `sources`: open containers to reuse (seeking to each span); None = open and close here."""
     import av
 
     from curation.video_io import decode_threads
 
     if "://" not in source and not Path(source).exists():
         raise SourceMissing(f"source video {source} is gone")
-    frames, stamps = [], []
+    threads = decode_threads() if threads is None else threads
     stop = end_s if max_frames is None else min(end_s, start_s + (max_frames + 1) / fps)
-    with av.open(source) as container:
-        stream = container.streams.video[0]
-        threads = decode_threads() if threads is None else threads
-        stream.codec_context.thread_count = threads
-        if start_s > 0:
-            container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
-        for frame in container.decode(stream):
-            t = float(frame.pts * stream.time_base) if frame.pts is not None else len(stamps) / fps
-            if t < start_s - 0.5 / fps:
-                continue
-            if t >= stop:
-                break
-            frames.append(frame)
-            stamps.append(t)
-        if not frames:
-            raise ValueError(f"{source}: no frames in [{start_s}, {end_s})")
-        idx = resample_indices(stamps, start_s, stop, fps)[:max_frames]
-        rgb = {i: _rgb24(frames[i], threads) for i in sorted(set(idx))}
-    return np.stack([rgb[i] for i in idx])
+    if sources is None:
+        with av.open(source) as container:
+            container.streams.video[0].codec_context.thread_count = threads
+            return _decode(container, source, start_s, stop, fps, max_frames, threads, seek=False)
+    try:
+        return _decode(sources.get(source, threads), source, start_s, stop, fps, max_frames, threads, seek=True)
+    except Exception:
+        sources.discard(source, threads)  # a container that failed is never reused
+        raise

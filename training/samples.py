@@ -18,7 +18,7 @@ from model.video_io import load_image, resize_center_crop, to_tensor
 from training.augment import augment
 from training.buckets import Bucket
 from training.conditioning import draw_conditions
-from training.reader import ClipRecord, SourceMissing, decode_span
+from training.reader import ClipRecord, OpenSources, SourceMissing, decode_span
 
 
 class Skip(Exception):
@@ -38,13 +38,13 @@ class Sample:
     positions: list[list[int]] = field(default_factory=list)  # per slot: word token positions
 
 
-def clip_video(record: ClipRecord, bucket: Bucket) -> torch.Tensor:
+def clip_video(record: ClipRecord, bucket: Bucket, sources: OpenSources | None = None) -> torch.Tensor:
     """The bucket's first F frames of the span at 24 fps, resized to cover and center-cropped.
     Decoding gets the process's torch thread budget, like the step it feeds (on a busy machine a
     short span waits longer for decoder threads beyond that budget than it gains from them)."""
     try:
         frames = decode_span(record.source, record.start_s, record.end_s, max_frames=bucket.frames,
-                             threads=torch.get_num_threads())
+                             threads=torch.get_num_threads(), sources=sources)
     except SourceMissing as err:
         raise Skip("source_missing", str(err)) from None
     except (OSError, ValueError) as err:
@@ -98,10 +98,13 @@ class SampleBuilder:
     conditioning: object  # ConditioningConfig, or None for text-only stages
     augment: object  # AugmentConfig, or None (augment: off)
     offsets: dict = field(default_factory=dict)  # caption -> token spans, of the current shard
+    sources: OpenSources = field(default_factory=OpenSources)  # the current shard's open videos
 
     def prepare_shard(self, records: list[ClipRecord]) -> None:
         """Every caption of a newly joined shard tokenized in one call (the tokenizer's fixed
-        cost per call is most of a short caption's cost); the previous shard's are dropped."""
+        cost per call is most of a short caption's cost); the previous shard's captions are
+        dropped and its source videos closed."""
+        self.sources.close_all()
         captions = sorted({r.caption for r in records})
         spans = token_offsets(tokenize(self.tokenizer, captions, self.max_length)) if captions else []
         self.offsets = dict(zip(captions, spans))
@@ -121,7 +124,7 @@ class SampleBuilder:
         if cache is not None:
             sample.latent = cache.latent(record, bucket)
         else:
-            sample.video = clip_video(record, bucket)
+            sample.video = clip_video(record, bucket, self.sources)
         # A.3 draws images with replacement: each distinct PNG is decoded once per sample
         # (augmentations never write into their input, so slots may share one tensor).
         decoded = {png: rgba(png) for png in {s.image for s in slots}}

@@ -63,17 +63,16 @@ def reference(clip: SpriteClip, size: int = 24) -> bytes:
     return png(rgba)
 
 
-def _rows(root: Path, i: int, clip: SpriteClip, frames: int, hw, fps: float) -> dict[str, list[dict]]:
-    from curation.synthetic import write_video
-
-    source = write_video(render(clip, frames, hw), root / "videos" / f"clip{i:04d}.mp4", fps=fps)
-    key = f"v{i:04d}:0-{int(1000 * frames / fps)}"
+def _rows(i: int, clip: SpriteClip, frames: int, hw, fps: float, source: Path, video: int,
+          start_s: float) -> dict[str, list[dict]]:
+    end_s = start_s + frames / fps
+    key = f"v{video:04d}:{int(1000 * start_s)}-{int(1000 * end_s)}"
     caption = f"a {clip.word} moves {'right' if clip.direction > 0 else 'left'} over a floor"
     start = caption.index(clip.word)
     background = np.full((hw[0], hw[1], 3), BACKGROUND, dtype=np.uint8)
     return {
-        "clips": [{"clip_key": key, "video_id": f"v{i:04d}", "input_key": str(i), "source": str(source),
-                   "caption": caption, "start_s": 0.0, "end_s": frames / fps, "fps": fps,
+        "clips": [{"clip_key": key, "video_id": f"v{video:04d}", "input_key": str(i), "source": str(source),
+                   "caption": caption, "start_s": start_s, "end_s": end_s, "fps": fps,
                    "width": hw[1], "height": hw[0]}],
         "entities": [{"entity_key": f"{key}/{clip.word}", "clip_key": key, "word": clip.word, "type": "subject",
                       "char_start": start, "char_end": start + len(clip.word), "extractor": "synthetic"},
@@ -91,15 +90,36 @@ def _rows(root: Path, i: int, clip: SpriteClip, frames: int, hw, fps: float) -> 
     }
 
 
+def write_sources(root: Path, clips: list[SpriteClip], frames: int, hw, fps: float,
+                  clips_per_source: int) -> list[Path]:
+    """Source videos, each the consecutive renders of `clips_per_source` clips, with a keyframe
+    at each clip's start (where an encoder puts one at a scene cut: a shot boundary)."""
+    from curation.synthetic import write_video
+
+    sources = []
+    for video, first in enumerate(range(0, len(clips), clips_per_source)):
+        group = clips[first : first + clips_per_source]
+        name = f"clip{first:04d}.mp4" if clips_per_source == 1 else f"source{video:04d}.mp4"
+        sources.append(write_video(np.concatenate([render(c, frames, hw) for c in group]), root / "videos" / name,
+                                   fps=fps, gop=frames if clips_per_source > 1 else None))
+    return sources
+
+
 def write_sprite_dataset(root, clips: list[SpriteClip], frames: int = 9, hw=(32, 32), fps: float = 24.0,
-                         shard_size: int = 4) -> Path:
-    """A committed dataset (`_SUCCESS`) with one clip per SpriteClip, `shard_size` per shard."""
+                         shard_size: int = 4, clips_per_source: int = 1) -> Path:
+    """A committed dataset (`_SUCCESS`) with one clip per SpriteClip, `shard_size` per shard.
+    `clips_per_source` > 1: clips are consecutive spans of shared source videos, and a
+    source's clips share a shard, as curation writes them (a manifest row's shots)."""
+    if shard_size % clips_per_source:
+        raise ValueError(f"shard_size {shard_size} must be a multiple of clips_per_source {clips_per_source}")
     root = Path(root)
+    sources = write_sources(root, clips, frames, hw, fps, clips_per_source)
     shards = []
     for shard, first in enumerate(range(0, len(clips), shard_size)):
         tables: dict[str, list[dict]] = {}
         for i in range(first, min(first + shard_size, len(clips))):
-            for name, rows in _rows(root, i, clips[i], frames, hw, fps).items():
+            video, span = divmod(i, clips_per_source)
+            for name, rows in _rows(i, clips[i], frames, hw, fps, sources[video], video, span * frames / fps).items():
                 tables.setdefault(name, []).extend(rows)
         warehouse.write_shard(root, shard, {n: _table(n, rows) for n, rows in tables.items()},
                               {"config": {"profile": "synthetic"}, "code_version": "synthetic"})
