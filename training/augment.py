@@ -142,18 +142,28 @@ def blur(rgb: torch.Tensor, p: dict, divisor: int) -> torch.Tensor:  # (3, H, W)
     return TF.gaussian_blur_image(rgb, kernel_size=[k, k], sigma=[blur_sigma(k)] * 2) if k > 1 else rgb
 
 
+HSV_SECTORS = (5.0, 3.0, 1.0)  # per RGB channel: the sector offset of the HSV -> RGB formula
+
+
 def hue_and_brightness(rgb: torch.Tensor, params: list[dict]) -> torch.Tensor:  # (N, 3, H, W)
     """Hue shift, brightness and the final clamp of a batch of references in one pass, each
-    image with its own factors. torchvision's adjust_hue takes one factor per call; its
-    RGB <-> HSV steps are used directly (per pixel, so the batch changes nothing), and a test
-    checks the result equals TF.adjust_hue / TF.adjust_brightness image by image, bit for bit."""
-    from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
-
-    hue = torch.tensor([p["hue"] for p in params], dtype=rgb.dtype).view(-1, 1, 1)
+    image with its own factors. The hue shift is torchvision's `adjust_hue` (RGB -> HSV with
+    Pillow's sector rule, hue + factor modulo 1, back to RGB) in half its tensor operations:
+    hue in sixths from the channel that is the maximum, back through the sector formula
+    channel = V - C clamp(min(k, 4 - k), 0, 1), k = (sector + 6 hue) mod 6, with chroma
+    C = max - min. A test checks it against TF.adjust_hue and TF.adjust_brightness image by
+    image (equal to 2e-6; the operations differ in float rounding only)."""
+    hue = torch.tensor([p["hue"] for p in params], dtype=rgb.dtype).view(-1, 1, 1, 1)
     if hue.any():
-        h, s, v = _rgb_to_hsv(rgb).unbind(dim=-3)  # each (N, H, W)
-        shifted = _hsv_to_rgb(torch.stack((h.add_(hue).remainder_(1.0), s, v), dim=-3))
-        rgb = torch.where(hue[:, None] != 0, shifted, rgb)  # hue 0: untouched
+        minc, maxc = torch.aminmax(rgb, dim=-3, keepdim=True)  # each (N, 1, H, W)
+        chroma = maxc - minc
+        rc, gc, bc = ((maxc - rgb) / torch.where(chroma == 0, 1.0, chroma)).unbind(dim=-3)
+        r, g, _ = rgb.unbind(dim=-3)
+        top = maxc[:, 0]
+        sixths = torch.where(top == r, bc - gc, torch.where(top == g, 2.0 + rc - bc, 4.0 + gc - rc))  # (N, H, W)
+        k = (rgb.new_tensor(HSV_SECTORS).view(1, 3, 1, 1) + (sixths[:, None] + 6.0 * hue)).remainder_(6.0)
+        shifted = maxc - chroma * torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
+        rgb = torch.where(hue != 0, shifted, rgb)  # hue 0: untouched
     brightness = torch.tensor([p["brightness"] for p in params], dtype=rgb.dtype).view(-1, 1, 1, 1)
     return rgb.mul(brightness).clamp_(0, 1)
 
