@@ -22,6 +22,7 @@ Each operation is switchable (`AugmentConfig.enabled`), and `augment: off` switc
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -111,6 +112,13 @@ def stack_padded(images: list[torch.Tensor], h: int, w: int) -> torch.Tensor:  #
     return out
 
 
+@functools.lru_cache(maxsize=64)  # canvas sizes repeat: references come in few sizes
+def pixel_grid(h: int, w: int) -> torch.Tensor:  # (1, h*w, 3): (x, y, 1) of each pixel's center
+    """Pixel centers relative to the image's center (torchvision's affine grid); never written."""
+    ys, xs = torch.meshgrid(torch.arange(h) + (1 - h) / 2, torch.arange(w) + (1 - w) / 2, indexing="ij")
+    return torch.stack((xs, ys, torch.ones_like(xs)), dim=-1).reshape(1, h * w, 3)
+
+
 def geometric(images: list[torch.Tensor], params: list[dict]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     """Each (4, H, W) RGBA downscaled (antialiased) and cropped on its own, then flipped,
     rotated and sheared by one bilinear sampling of all images together: (N, 4, H', W') with
@@ -131,9 +139,8 @@ def geometric(images: list[torch.Tensor], params: list[dict]) -> tuple[torch.Ten
         dx, dy = (wp - w) / 2, (hp - h) / 2  # the canvas center, seen from the image's center
         tx, ty = a * dx + b * dy - dx, c * dx + d * dy - dy
         theta.append([[a * 2 / wp, c * 2 / hp], [b * 2 / wp, d * 2 / hp], [tx * 2 / wp, ty * 2 / hp]])
-    ys, xs = torch.meshgrid(torch.arange(hp) + (1 - hp) / 2, torch.arange(wp) + (1 - wp) / 2, indexing="ij")
-    base = torch.stack((xs, ys, torch.ones_like(xs)), dim=-1).reshape(1, hp * wp, 3)
-    grid = base.matmul(torch.tensor(theta, dtype=canvas.dtype)).reshape(len(images), hp, wp, 2)
+    grid = pixel_grid(hp, wp).to(canvas.dtype).matmul(torch.tensor(theta, dtype=canvas.dtype))
+    grid = grid.reshape(len(images), hp, wp, 2)
     return F.grid_sample(canvas, grid, mode="bilinear", padding_mode="zeros", align_corners=False), sizes
 
 
