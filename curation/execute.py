@@ -1,9 +1,10 @@
 """Run a list of stages over one shard's rows: in-process, or on warm Ray stage actors.
 
-On Ray every stage has long-lived named actors (curation.stage_pool) that keep its models
-loaded across shards and shard tasks; this module's driver loop sends each batch to a free
-actor of its stage, and the batch's result (an ObjectRef) on to the next stage, so stages
-overlap and rows never pass through the driver. Every call and every `ray.get` has a time
+On Ray every stage group (a model stage, or a run of light stages: curation.stage_pool) has
+long-lived named actors that keep its models loaded across shards and shard tasks; this
+module's driver loop sends each batch to a free actor of its stage's group, one stage per call,
+and the batch's result (an ObjectRef) on to the next stage, so stages overlap and rows never
+pass through the driver. Every call and every `ray.get` has a time
 limit (`Limits`); a hung or crashed row becomes a rejection, never a stalled shard.
 Rows rejected by an earlier stage travel on untouched, so the runner sees every row at the end.
 """
@@ -58,15 +59,20 @@ def execute_local(stages: list[Stage], rows: pa.Table) -> pa.Table:
         try:
             stage.ensure_setup()
         except Exception as e:  # the same one line as a failed Ray actor, not a traceback
-            raise StageSetupError(f"stage {stage.name!r} failed in setup(): "
-                                  f"{type(e).__name__}: {first_line(e)}") from e
+            raise StageSetupError(setup_line(stage, e)) from e
         rows = apply_stage(stage, rows)
     return rows
 
 
-def cpu_requests(stages: list[Stage], cluster_cpus: float) -> list[float]:
-    """Per-actor CPU requests, scaled down when the stages together ask for more than the
-    cluster has, so every stage keeps an actor alive and none starves the others."""
+def setup_line(stage: Stage, error: Exception) -> str:
+    """The one line that ends a run whose stage could not set up (in-process or in an actor)."""
+    return f"stage {stage.name!r} failed in setup(): {type(error).__name__}: {first_line(error)}"
+
+
+def cpu_requests(stages: list, cluster_cpus: float) -> list[float]:
+    """Per-actor CPU requests of stages (or stage groups), scaled down when they together ask
+    for more than the cluster has, so every one keeps an actor alive and none starves the
+    others."""
     asked = [s.resources.cpus * s.resources.actors for s in stages]
     budget = 0.9 * cluster_cpus  # leave room for Ray Data's own read and driver tasks
     scale = min(1.0, budget / sum(asked)) if sum(asked) else 1.0
@@ -139,12 +145,13 @@ def run_on_actors(stages: list[Stage], rows: pa.Table, limits: Limits = Limits()
     """
     import ray
 
-    from curation.stage_pool import StagePool
+    from curation.stage_pool import StagePool, stage_groups
 
-    cpus = cpu_requests(stages, ray.cluster_resources().get("CPU", 1.0))
-    pools = [StagePool(s, c, limits.actor_idle_s, limits.setup_timeout_s)
-             for s, c in zip(stages, cpus)]
-    for pool in pools:  # every stage's setup() at once, while the first batches run
+    groups = stage_groups(stages)
+    cpus = cpu_requests(groups, ray.cluster_resources().get("CPU", 1.0))
+    pools = [StagePool(g, c, limits.actor_idle_s, limits.setup_timeout_s)
+             for g, c in zip(groups, cpus)]
+    for pool in pools:  # every group's setup() at once, while the first batches run
         pool.start()
     run = _ShardRun(stages, pools, limits)
     size = max(1, stages[0].resources.batch_size) if stages else max(1, rows.num_rows)
@@ -155,12 +162,16 @@ def run_on_actors(stages: list[Stage], rows: pa.Table, limits: Limits = Limits()
 
 
 class _ShardRun:
-    """The driver's loop: feed free actor slots, wait for the first result or deadline."""
+    """The driver's loop: feed free actor slots, wait for the first result or deadline.
+
+    An actor runs one call at a time, so a call's deadline is its own time: a grouped actor
+    takes the work of its latest stage first, so rows drain towards publishing."""
 
     def __init__(self, stages: list[Stage], pools: list, limits: Limits):
         self.stages, self.pools, self.limits = stages, pools, limits
+        self.pool_of = [p for p in pools for _ in p.group.stages]  # stage index -> its pool
         self.waiting: list[list[_Work]] = [[] for _ in stages]
-        self.running: dict[tuple[int, int], _Call] = {}  # (stage, slot) -> call
+        self.running: dict[tuple[int, int], _Call] = {}  # (pool, slot) -> call
         self.done: list[tuple[tuple, Any]] = []
 
     def queue(self, work: _Work) -> None:
@@ -175,7 +186,7 @@ class _ShardRun:
         while any(self.waiting) or self.running:
             self._dispatch()
             by_count = {c.count_ref: key for key, c in self.running.items()}
-            held_up = [pool for i, pool in enumerate(self.pools) if self.waiting[i]]
+            held_up = [pool for pool in self.pools if self._next_work(pool, take=False)]
             setups = [ref for pool in held_up for ref in pool.setup_refs()]
             deadline = min([c.deadline for c in self.running.values()]
                            + [pool.setup_deadline() for pool in held_up])
@@ -191,17 +202,26 @@ class _ShardRun:
         return [ref for _, ref in sorted(self.done, key=lambda d: d[0])]
 
     def _dispatch(self) -> None:
-        for i, pool in enumerate(self.pools):
+        for p, pool in enumerate(self.pools):
             for slot in range(len(pool.actors)):
-                if (i, slot) in self.running or not self.waiting[i]:
+                if (p, slot) in self.running or not self._next_work(pool, take=False):
                     continue
                 actor = pool.actor(slot, wait=False)
                 if actor is None:  # still in setup()
                     continue
-                work = self.waiting[i].pop(0)
-                table_ref, count_ref = actor.run.options(num_returns=2).remote(work.ref)
+                work = self._next_work(pool)
+                member = work.stage - pool.group.first
+                table_ref, count_ref = actor.run.options(num_returns=2).remote(work.ref, member)
                 deadline = time.monotonic() + self.limits.row_timeout_s * max(1, work.rows)
-                self.running[(i, slot)] = _Call(work, slot, table_ref, count_ref, deadline)
+                self.running[(p, slot)] = _Call(work, slot, table_ref, count_ref, deadline)
+
+    def _next_work(self, pool, take: bool = True) -> _Work | None:
+        """The next work for `pool`'s actors: its latest stage's first; popped if `take`."""
+        first = pool.group.first
+        for i in reversed(range(first, first + len(pool.group.stages))):
+            if self.waiting[i]:
+                return self.waiting[i].pop(0) if take else self.waiting[i][0]
+        return None
 
     def _finish(self, key: tuple[int, int]) -> None:
         import ray
@@ -211,7 +231,7 @@ class _ShardRun:
         try:
             rows = ray.get(call.count_ref, timeout=self.limits.get_timeout_s)
         except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
-            self.pools[work.stage].replace(call.slot)
+            self.pool_of[work.stage].replace(call.slot)
             self._crashed(work, e)
             return
         except ray.exceptions.RayTaskError as e:  # the adapter raised: a bug, kept as data
@@ -223,7 +243,7 @@ class _ShardRun:
 
     def _timed_out(self, key: tuple[int, int]) -> None:
         call = self.running.pop(key)
-        self.pools[call.work.stage].replace(call.slot)
+        self.pool_of[call.work.stage].replace(call.slot)
         limit = self.limits.row_timeout_s
         self._retry_alone(call.work, lambda w: self._reject(
             w, f"{self.stages[w.stage].name}_timeout",
