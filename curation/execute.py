@@ -10,6 +10,7 @@ Rows rejected by an earlier stage travel on untouched, so the runner sees every 
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -134,9 +135,12 @@ def execute_ray(stages: list[Stage], rows: pa.Table, limits: Limits = Limits()) 
     return pa.concat_tables(tables, promote_options="default") if tables else rows.slice(0, 0)
 
 
-def run_on_actors(stages: list[Stage], rows: pa.Table, limits: Limits = Limits()) -> list:
+def run_on_actors(stages: list[Stage], rows: pa.Table, limits: Limits = Limits(),
+                  draining: threading.Event | None = None) -> list:
     """Every stage over the rows on warm stage actors; ObjectRefs of the final tables, in
-    input order. Binary columns never pass through this process.
+    input order. Binary columns never pass through this process. `draining` is set once every
+    batch has been handed to the stages before the last stage group (or the run has ended),
+    the moment for the next shard of the same job to start.
 
     Each call gets `row_timeout_s` per input row. When it runs out, the actor is killed and
     replaced and the batch's rows are retried one at a time; a row that runs out alone is
@@ -153,12 +157,21 @@ def run_on_actors(stages: list[Stage], rows: pa.Table, limits: Limits = Limits()
              for g, c in zip(groups, cpus)]
     for pool in pools:  # every group's setup() at once, while the first batches run
         pool.start()
-    run = _ShardRun(stages, pools, limits)
-    size = max(1, stages[0].resources.batch_size) if stages else max(1, rows.num_rows)
+    run = _ShardRun(stages, pools, limits, draining or threading.Event())
+    size = first_batch_rows(groups) or max(1, rows.num_rows)
     for n, start in enumerate(range(0, rows.num_rows, size)):
         batch = rows.slice(start, size)
         run.queue(_Work(0, ray.put(batch), batch.num_rows, (n,)))
     return run.until_done()
+
+
+def first_batch_rows(groups: list) -> int:
+    """Rows per batch a shard is cut into: the first stage's batch size, but no more than the
+    next group's (0 without stages). So each call of the stage after ingest (the shot
+    detector) is one batch of its own, and the shard's last batch, which every later stage
+    still has to run once that stage is done (the job's tail), is no larger than it must be."""
+    sizes = [g.stages[0].resources.batch_size for g in groups[:2]]
+    return max(1, min(sizes)) if sizes else 0
 
 
 class _ShardRun:
@@ -167,8 +180,8 @@ class _ShardRun:
     An actor runs one call at a time, so a call's deadline is its own time: a grouped actor
     takes the work of its latest stage first, so rows drain towards publishing."""
 
-    def __init__(self, stages: list[Stage], pools: list, limits: Limits):
-        self.stages, self.pools, self.limits = stages, pools, limits
+    def __init__(self, stages: list[Stage], pools: list, limits: Limits, draining: threading.Event):
+        self.stages, self.pools, self.limits, self.draining = stages, pools, limits, draining
         self.pool_of = [p for p in pools for _ in p.group.stages]  # stage index -> its pool
         self.waiting: list[list[_Work]] = [[] for _ in stages]
         self.running: dict[tuple[int, int], _Call] = {}  # (pool, slot) -> call
@@ -181,9 +194,17 @@ class _ShardRun:
             self.waiting[work.stage].append(work)
 
     def until_done(self) -> list:
+        try:
+            return self._loop()
+        finally:
+            self.draining.set()
+
+    def _loop(self) -> list:
         import ray
 
         while any(self.waiting) or self.running:
+            if self._draining():
+                self.draining.set()
             self._dispatch()
             by_count = {c.count_ref: key for key, c in self.running.items()}
             held_up = [pool for pool in self.pools if self._next_work(pool, take=False)]
@@ -214,6 +235,11 @@ class _ShardRun:
                 table_ref, count_ref = actor.run.options(num_returns=2).remote(work.ref, member)
                 deadline = time.monotonic() + self.limits.row_timeout_s * max(1, work.rows)
                 self.running[(p, slot)] = _Call(work, slot, table_ref, count_ref, deadline)
+
+    def _draining(self) -> bool:
+        """Every batch has been handed to the stages before the last group (the last calls
+        may still run): what is left is this shard's tail."""
+        return not any(self.waiting[:self.pools[-1].group.first])
 
     def _next_work(self, pool, take: bool = True) -> _Work | None:
         """The next work for `pool`'s actors: its latest stage's first; popped if `take`."""

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -95,26 +96,52 @@ def limits(config: RunConfig) -> Limits:
                   actor_idle_s=config.actor_idle_s)
 
 
-def run_shard(out: str | Path, shard: int, config: RunConfig, use_ray: bool = True) -> ShardResult:
+def run_shard(out: str | Path, shard: int, config: RunConfig, use_ray: bool = True,
+              turn: ShardTurn | None = None) -> ShardResult:
     """Run every stage over one planned shard and publish it; skip it if already committed.
 
     On Ray the stages run on warm actors and the shard is routed and published by a task on a
-    worker, so the driver holds ObjectRefs, never the shard's PNG columns.
+    worker, so the driver holds ObjectRefs, never the shard's PNG columns. `turn` (one job's
+    shards in one process) starts the stages only once the previous shard is draining.
     """
     out, start = Path(out), time.monotonic()
-    done = out / "_done" / f"{warehouse.part_name(shard)}.json"
-    if done.exists():
-        return ShardResult(shard, True, warehouse.shard_counts(out, shard), 0.0)
-    rows = pq.read_table(out / "_plan" / f"{warehouse.part_name(shard)}.parquet")
-    stages = build_stages(confined(config, _planned_manifest(out)))
-    preflight(stages)
-    meta = run_meta(config)
-    if use_ray:
-        counts = _publish_on_worker(out, shard, stages, meta, run_on_actors(stages, rows, limits(config)))
-    else:
-        counts = publish(out, shard, execute_local(stages, rows), stages, meta)
+    turn = turn or ShardTurn()
+    try:
+        done = out / "_done" / f"{warehouse.part_name(shard)}.json"
+        if done.exists():
+            return ShardResult(shard, True, warehouse.shard_counts(out, shard), 0.0)
+        rows = pq.read_table(out / "_plan" / f"{warehouse.part_name(shard)}.parquet")
+        stages = build_stages(confined(config, _planned_manifest(out)))
+        preflight(stages)
+        meta = run_meta(config)
+        if use_ray:
+            turn.after.wait()
+            refs = run_on_actors(stages, rows, limits(config), turn.draining)
+            counts = _publish_on_worker(out, shard, stages, meta, refs)
+        else:
+            counts = publish(out, shard, execute_local(stages, rows), stages, meta)
+    finally:
+        turn.draining.set()  # never hold up the next shard, whatever happened to this one
     log.info("shard %d committed: %s", shard, counts)
     return ShardResult(shard, False, counts, time.monotonic() - start)
+
+
+def _started() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
+@dataclass
+class ShardTurn:
+    """When a shard of `alchemist curate` may start its stages: once the shard before it is
+    draining (every batch handed to the stages before its last stage group, or ended), so
+    the bottleneck stage serves one shard at a time and the earlier shard's tail and
+    publishing overlap the next one's compute, instead of both shards' tails adding up at
+    the end of the job."""
+
+    after: threading.Event = field(default_factory=_started)
+    draining: threading.Event = field(default_factory=threading.Event)
 
 
 def publish(out: Path, shard: int, work: pa.Table, stages: list[Stage], meta: dict) -> dict:
@@ -162,14 +189,19 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
 
 def _run_shards(out: Path, shards: list[int], config: RunConfig, use_ray: bool) -> Iterator[ShardResult]:
-    """Each shard's result as it ends. On Ray, SHARDS_IN_FLIGHT at once, so the next shard's
-    batches keep the stage actors busy while one drains its last stages and publishes;
-    in-process (`--no-ray`, for debugging) one after another, in order."""
+    """Each shard's result as it ends. On Ray, SHARDS_IN_FLIGHT at once, each starting its
+    stages when the one before is draining (ShardTurn), so the next shard's batches keep the
+    stage actors busy while one drains its last stages and publishes; in-process (`--no-ray`,
+    for debugging) one after another, in order."""
     if not use_ray:
         yield from (run_shard(out, shard, config, use_ray=False) for shard in shards)
         return
+    turns = [ShardTurn()]
+    for _ in shards[1:]:
+        turns.append(ShardTurn(after=turns[-1].draining))
     with ThreadPoolExecutor(SHARDS_IN_FLIGHT) as pool:
-        futures = [pool.submit(run_shard, out, shard, config) for shard in shards]
+        futures = [pool.submit(run_shard, out, shard, config, True, turn)
+                   for shard, turn in zip(shards, turns)]
         try:
             yield from (future.result() for future in as_completed(futures))
         finally:  # on an error, start no further shard; the ones running end on their own

@@ -160,3 +160,13 @@ def test_a_grouped_stage_whose_setup_fails_is_named_in_the_one_line(tmp_path, _p
         execute_ray(stages, pa.table({"x": [1], "status": ["ok"]}))
     assert str(failed.value) == ("stage 'noweights' failed in setup(): "
                                  "ValueError: weights file is empty; write it again")
+
+
+def test_a_shard_is_cut_into_batches_no_larger_than_the_second_groups():
+    from curation.execute import first_batch_rows
+
+    offline = stage_groups(build_stages(RunConfig(profile="offline")))
+    assert first_batch_rows(offline) == 8  # ingest asks 16, the shot detector 8 per call
+    full = stage_groups(build_stages(RunConfig(profile="full")))
+    assert first_batch_rows(full) == 16  # the GPU shot detector asks 32: ingest's 16 stand
+    assert first_batch_rows(stage_groups([Tag()])) == 4 and first_batch_rows([]) == 0
