@@ -11,7 +11,8 @@ A clip is encoded from the start of its span (the trainer's on-the-fly crop is t
 so the loss from the cache equals the loss from on-the-fly encoding. Reference images stay
 raw: they are augmented anew at every step. The caption's token offsets are stored (binding
 maps words to token positions through them); the text encoder's outputs are not cached yet:
-the trainer encodes captions per step.
+the trainer encodes captions per step. The trainer reads one part at a time, the part of the
+dataset shard its reader is in (`LatentCache`).
 """
 from __future__ import annotations
 
@@ -154,16 +155,19 @@ def _plain(row: dict) -> dict:
 
 
 class LatentCache:
-    """Cached latents of one or several datasets, for one training config."""
+    """Cached latents of one or several datasets, for one training config, streamed like the
+    reader: one cache part (one dataset shard's latents) in memory, the part of the shard the
+    reader is in, read when the reader's records move to the next shard."""
 
-    def __init__(self, rows: dict, info: dict):
-        self.rows, self.info = rows, info
+    def __init__(self, dirs: dict[str, Path], info: dict):
+        self.dirs, self.info = dirs, info  # dataset root -> its cache directory
+        self._part: tuple[tuple[str, int], dict] | None = None  # ((root, shard), (clip_key, bucket) -> row)
 
     @classmethod
     def open(cls, datasets, cfg: TrainConfig) -> "LatentCache":
         from curation.errors import OperatorError
 
-        rows, infos = {}, []
+        dirs, infos = {}, []
         for dataset in map(Path, datasets):
             d = cache_dir(dataset, cfg)
             if not (d / "_SUCCESS").exists():
@@ -173,15 +177,23 @@ class LatentCache:
                 raise OperatorError(f"the latent cache at {d} was made with {info['encoders']}, not "
                                     f"{encoder_ids(cfg)}; re-run `alchemist encode {dataset} --config {cfg.name}`")
             infos.append(info)
-            for part in sorted(d.glob("part-*.parquet")):
-                for r in pq.read_table(part).to_pylist():
-                    rows[(r["clip_key"], r["bucket"])] = r
-        return cls(rows, {"caches": [i["location"] for i in infos], "encoders": encoder_ids(cfg)})
+            dirs[str(dataset)] = d
+        return cls(dirs, {"caches": [i["location"] for i in infos], "encoders": encoder_ids(cfg)})
+
+    def part(self, root: str, shard: int) -> dict:
+        """The cached rows of one dataset shard, by (clip key, bucket); the previous part is dropped."""
+        from curation.warehouse import part_name
+
+        if self._part is None or self._part[0] != (root, shard):
+            path = self.dirs[root] / f"{part_name(shard)}.parquet" if root in self.dirs else None
+            rows = pq.ParquetFile(path).read(use_threads=False).to_pylist() if path and path.exists() else []
+            self._part = ((root, shard), {(r["clip_key"], r["bucket"]): r for r in rows})
+        return self._part[1]
 
     def latent(self, record, bucket) -> torch.Tensor:
         from training.samples import Skip
 
-        row = self.rows.get((record.clip_key, bucket_name(bucket.shape)))
+        row = self.part(record.root, record.shard).get((record.clip_key, bucket_name(bucket.shape)))
         if row is None:
             raise Skip("not_in_cache", f"{record.clip_key} has no cached latent for {bucket_name(bucket.shape)}")
         if row["status"] != "ok":

@@ -37,6 +37,8 @@ class ClipRecord:
     references: dict[str, list[bytes]]  # word -> RGBA PNGs (box crop, mask as alpha)
     faces: dict[str, list[bytes]]  # word -> face crop PNGs (human subjects)
     background: tuple[str | None, bytes] | None  # (word, inpainted background PNG)
+    root: str = ""  # the dataset's directory, as the reader was given it
+    shard: int = -1  # the dataset shard holding the clip
 
 
 @dataclass
@@ -107,7 +109,8 @@ def join_shard(dataset: str, root: Path, shard: int) -> list[ClipRecord]:
         entities = [{k: e[k] for k in ("word", "type", "char_start", "char_end")}
                     for e in sorted(by_clip["entities"][key], key=lambda e: e["char_start"])]
         records.append(ClipRecord(dataset, key, clip["source"], clip["caption"], clip["start_s"], clip["end_s"],
-                                  entities, dict(refs), dict(faces), (bg[0]["word"], bg[0]["png"]) if bg else None))
+                                  entities, dict(refs), dict(faces), (bg[0]["word"], bg[0]["png"]) if bg else None,
+                                  str(root), shard))
     return records
 
 

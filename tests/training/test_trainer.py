@@ -101,6 +101,11 @@ def test_loss_from_the_latent_cache_equals_on_the_fly_encoding(sprite_dataset, t
         assert (samples[0].latent is not None) == use_cache
         results.append(run.step(0, bucket.batch, samples)["mse"])
     assert torch.allclose(results[0], results[1], atol=1e-5)
+    for step in range(1, 6):  # the cache streams like the reader: only the current shard's part is held
+        assert all(s.latent is not None for s in run.next_samples(step)[1])
+        (root, shard), rows = run.cache._part
+        assert (root, shard) == (str(sprite_dataset), run.reader._joined[0][1])
+        assert {key for key, _ in rows} == {r.clip_key for r in run.reader._joined[1]}
 
 
 @pytest.mark.slow
