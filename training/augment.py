@@ -76,6 +76,11 @@ def draw_params(h: int, w: int, cfg: AugmentConfig, rng) -> dict:
     }
 
 
+def unit(image: torch.Tensor) -> torch.Tensor:
+    """uint8 (as decoded) -> float in [0, 1]; float images pass through."""
+    return image.float() / 255.0 if image.dtype == torch.uint8 else image
+
+
 def downscale(rgba: torch.Tensor, factor: float) -> torch.Tensor:  # (4, H, W) -> (4, H', W')
     if factor >= 1.0:
         return rgba
@@ -120,17 +125,20 @@ def pixel_grid(h: int, w: int) -> torch.Tensor:  # (1, h*w, 3): (x, y, 1) of eac
 
 
 def geometric(images: list[torch.Tensor], params: list[dict]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-    """Each (4, H, W) RGBA downscaled (antialiased) and cropped on its own, then flipped,
+    """Each (4, H, W) RGBA (float in [0, 1], or uint8 as decoded) downscaled (antialiased) and
+    cropped on its own, then flipped,
     rotated and sheared by one bilinear sampling of all images together: (N, 4, H', W') with
     image i in its top-left (h_i, w_i), transparent outside; the alpha moves with the pixels.
     Each map turns about its own image's center as `TF.affine_image` does (a test checks the
     result against torchvision's operations one after another)."""
-    images = [downscale(x, p["downscale"]) for x, p in zip(images, params)]
+    images = [downscale(unit(x), p["downscale"]) if p["downscale"] < 1.0 else x for x, p in zip(images, params)]
     images = [x[:, top : top + h, left : left + w] for x, p in zip(images, params)
               for top, left, h, w in [crop_window(*x.shape[-2:], p["crop"])]]
+    if any(x.dtype != torch.uint8 for x in images):
+        images = [unit(x) for x in images]
     sizes = [tuple(x.shape[-2:]) for x in images]
     hp, wp = max(h for h, _ in sizes), max(w for _, w in sizes)
-    canvas = stack_padded(images, hp, wp)
+    canvas = unit(stack_padded(images, hp, wp))  # uint8 images: one conversion for the batch
     maps = [inverse_map(h, w, p) for (h, w), p in zip(sizes, params)]
     if all(m == IDENTITY_MAP for m in maps):
         return canvas, sizes
@@ -194,8 +202,9 @@ def apply(rgba: torch.Tensor, p: dict, cfg: AugmentConfig = AugmentConfig()) -> 
 
 
 def augment(images: list[torch.Tensor], cfg: AugmentConfig | None, rng) -> list[torch.Tensor]:
-    """References (each (4, H, W)) with fresh Table 4 augmentations, drawn image after image;
+    """References (each (4, H, W), float in [0, 1] or uint8) with fresh Table 4 augmentations,
+    drawn image after image;
     cfg None = augment off (composite only)."""
     if cfg is None:
-        return [composite_on_black(x) for x in images]
+        return [composite_on_black(unit(x)) for x in images]
     return apply_all(images, [draw_params(*x.shape[-2:], cfg, rng) for x in images], cfg)

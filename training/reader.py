@@ -248,11 +248,12 @@ class OpenSources:
 def _decode(container, source: str, start_s: float, stop: float, fps: float, max_frames: int | None, threads: int,
             seek: bool) -> np.ndarray:
     stream = container.streams.video[0]
+    num, den = stream.time_base.numerator, stream.time_base.denominator  # int / int: exact as the Fraction
     if seek or start_s > 0:  # a reused container is wherever its last span left it
         container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
     frames, stamps = [], []
     for frame in container.decode(stream):
-        t = float(frame.pts * stream.time_base) if frame.pts is not None else len(stamps) / fps
+        t = frame.pts * num / den if frame.pts is not None else len(stamps) / fps
         if t < start_s - 0.5 / fps:
             continue
         if t >= stop:

@@ -59,7 +59,12 @@ PNG_RGB, PNG_RGBA = 2, 6  # IHDR colour types: what curation writes (references 
 
 
 def rgba(png: bytes) -> torch.Tensor:
-    """Any image as (4, H, W) in [0, 1]: RGB images get an opaque alpha. 8-bit RGB and RGBA
+    """Any image as (4, H, W) in [0, 1]: RGB images get an opaque alpha."""
+    return rgba_uint8(png).float() / 255.0
+
+
+def rgba_uint8(png: bytes) -> torch.Tensor:
+    """Any image as (4, H, W) uint8: RGB images get an opaque alpha. 8-bit RGB and RGBA
     PNGs (IHDR: bit depth at byte 24, colour type at 25) go through OpenCV's decoder, which
     gives PIL's pixels at a fraction of PIL's per-image cost (a test checks every mode)."""
     import numpy as np
@@ -76,7 +81,7 @@ def rgba(png: bytes) -> torch.Tensor:
 
         with Image.open(io.BytesIO(png)) as img:
             array = np.asarray(img.convert("RGBA")).copy()
-    return torch.from_numpy(array).permute(2, 0, 1).float() / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1)
 
 
 def word_positions(tokenizer, max_length: int, caption: str, words: list[str | None],
@@ -127,7 +132,7 @@ class SampleBuilder:
             sample.video = clip_video(record, bucket, self.sources)
         # A.3 draws images with replacement: each distinct PNG is decoded once per sample
         # (augmentations never write into their input, so slots may share one tensor).
-        decoded = {png: rgba(png) for png in {s.image for s in slots}}
+        decoded = {png: rgba_uint8(png) for png in {s.image for s in slots}}  # converted per batch
         sample.refs = augment([decoded[s.image] for s in slots], self.augment, rng)
         return sample
 

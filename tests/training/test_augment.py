@@ -158,3 +158,15 @@ def test_references_augmented_together_equal_each_augmented_alone():
     assert all(torch.allclose(a, b, atol=2e-6, rtol=0) for a, b in zip(alone, batch))
     assert torch.equal(batch[1], alone[1])
     assert all(torch.allclose(apply(x, p), y, atol=1e-4) for x, p, y in zip(images, drawn, apply_all(images, drawn)))
+
+
+def test_decoded_uint8_references_augment_exactly_as_their_float_form():
+    """References arrive as decoded uint8 and are converted once per batch: the same pixels as
+    converting each image first, with and without a downscaled (large) reference in the batch."""
+    gen = torch.Generator().manual_seed(1)
+    small = [torch.randint(0, 256, (4, h, w), generator=gen, dtype=torch.uint8) for h, w in ((24, 24), (31, 17))]
+    for images in (small, small + [torch.randint(0, 256, (4, 240, 200), generator=gen, dtype=torch.uint8)]):
+        floats = [x.float() / 255.0 for x in images]
+        assert all(torch.equal(a, b) for a, b in zip(augment(images, CFG, np.random.default_rng(3)),
+                                                     augment(floats, CFG, np.random.default_rng(3))))
+        assert all(torch.equal(a, b) for a, b in zip(augment(images, None, None), augment(floats, None, None)))
