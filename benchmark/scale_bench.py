@@ -10,8 +10,11 @@
   warm stages    64 clips through the whole offline profile with `alchemist curate` (warm
                  stage actors, one local Ray) against the sum of the stages' compute
                  in-process (setup excluded), same clips, same run.
+  actor start-up the CPU one warm actor has spent when ready, per offline stage alone and
+                 for the light stages as one group (why they share an actor).
 
-`python -m benchmark.scale_bench --rows N` runs one load job alone (what `run()` spawns).
+`python -m benchmark.scale_bench --rows N` runs one load job alone, `--actors` the start-up
+probe (what `run()` spawns).
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ LOAD_SHARD_ROWS = 1_000  # manifest rows per shard in the load test (our choice)
 LOAD_BROKEN_SHARE = 0.05
 LOAD_DUPLICATE_SHARE = 0.05
 WARM_CLIPS = 64
+ACTOR_IDLE_S = 60.0  # the start-up probe's actors: stopped at once anyway
+ACTOR_SETUP_S = 600.0  # generous: spaCy and TransNetV2 load in seconds
 RSS_SAMPLE_S = 0.5
 RSS_GROWTH_BOUND = 1.25  # the stated bound: peak RSS at 20,000 rows <= 1.25x that at 2,000
 LOAD_STAGES = ("ingest", "entities")
@@ -295,14 +300,58 @@ def warm_rows() -> list[dict]:
     ]
 
 
+def actor_startup_cpu() -> dict[str, float]:
+    """CPU seconds one warm actor has spent when it is ready (a Ray worker, the imports and
+    setup()), for each offline stage alone and for the light ones as their group; on a Ray
+    of its own, in this process (`python -m benchmark.scale_bench --actors`)."""
+    import ray
+
+    from curation.config import RunConfig
+    from curation.profiles import build_stages
+    from curation.stage_pool import StageGroup, StagePool, stage_groups, stop_stage_actors
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        stages = build_stages(RunConfig(profile="offline"))
+        groups = [StageGroup((s,), i) for i, s in enumerate(stages)]
+        groups += [g for g in stage_groups(stages) if len(g.stages) > 1]
+        return {g.name: ray.get(StagePool(g, 0.1, ACTOR_IDLE_S, ACTOR_SETUP_S).actor(0)
+                                .__ray_call__.remote(_own_cpu)) for g in groups}
+    finally:
+        stop_stage_actors()
+        ray.shutdown()
+
+
+def _own_cpu(_actor) -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def actor_rows() -> list[dict]:
+    done = subprocess.run([sys.executable, "-m", "benchmark.scale_bench", "--actors"],
+                          capture_output=True, text=True, check=True)
+    cpu = json.loads(done.stdout.strip().splitlines()[-1])
+    grouped = max(cpu, key=lambda name: name.count("+"))
+    apart = sum(cpu[name] for name in grouped.split("+"))
+    return [_row("warm: actor start-up CPU, each stage alone", sum(cpu[n] for n in cpu if "+" not in n), "s",
+                 ", ".join(f"{n} {v:.2f}" for n, v in cpu.items() if "+" not in n)),
+            _row("warm: light stages' start-up CPU, grouped / apart", cpu[grouped] / apart, "x",
+                 f"{grouped}: {cpu[grouped]:.2f} s in one actor, {apart:.2f} s in {grouped.count('+') + 1}")]
+
+
 def run() -> list[dict]:
-    return warm_rows() + load_rows()
+    return actor_rows() + warm_rows() + load_rows()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, required=True)
-    print(json.dumps(load_job(parser.parse_args().rows)))
+    job = parser.add_mutually_exclusive_group(required=True)
+    job.add_argument("--rows", type=int)
+    job.add_argument("--actors", action="store_true")
+    args = parser.parse_args()
+    print(json.dumps(actor_startup_cpu() if args.actors else load_job(args.rows)))
 
 
 if __name__ == "__main__":

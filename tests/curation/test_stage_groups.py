@@ -170,3 +170,37 @@ def test_a_shard_is_cut_into_batches_no_larger_than_the_second_groups():
     full = stage_groups(build_stages(RunConfig(profile="full")))
     assert first_batch_rows(full) == 16  # the GPU shot detector asks 32: ingest's 16 stand
     assert first_batch_rows(stage_groups([Tag()])) == 4 and first_batch_rows([]) == 0
+
+
+@dataclass
+class Slow(Tag):
+    """The last group, slow: the tail a shard still has when the stages before it are done."""
+
+    name = "slow"
+    writes = (pa.field("slow", pa.int64()),)
+    sleep_s: float = 0.0
+
+    def process_batch(self, rows):
+        time.sleep(self.sleep_s)
+        return super().process_batch(rows)
+
+
+@pytest.mark.slow
+def test_a_shard_drains_once_its_batches_are_past_the_stages_before_its_last_group(tmp_path, _pickled):
+    """`alchemist curate` starts the next shard then (runner.ShardTurn), not at the very end."""
+    import threading
+
+    import ray
+
+    from curation.execute import run_on_actors
+
+    log, tail_s = str(tmp_path / "setups.log"), 4.0
+    draining, set_at = threading.Event(), []
+    waiter = threading.Thread(target=lambda: set_at.append(draining.wait(60) and time.monotonic()))
+    waiter.start()
+    stages = [Heavy(log=log), Slow(log=log, sleep_s=tail_s)]
+    refs = run_on_actors(stages, pa.table({"x": [1, 2], "status": ["ok", "ok"]}), Limits(), draining)
+    ended = time.monotonic()
+    waiter.join()
+    assert set_at[0] and set_at[0] < ended - tail_s / 2  # set while the last group still ran
+    assert sum(t.num_rows for t in ray.get(refs)) == 2
