@@ -126,9 +126,9 @@ def pixel_grid(h: int, w: int) -> torch.Tensor:  # (1, h*w, 3): (x, y, 1) of eac
 
 def geometric(images: list[torch.Tensor], params: list[dict]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     """Each (4, H, W) RGBA (float in [0, 1], or uint8 as decoded) downscaled (antialiased) and
-    cropped on its own, then flipped,
-    rotated and sheared by one bilinear sampling of all images together: (N, 4, H', W') with
-    image i in its top-left (h_i, w_i), transparent outside; the alpha moves with the pixels.
+    cropped on its own, then flipped, rotated and sheared by one bilinear sampling of all images
+    together: (N, 4, H', W') with image i in its top-left (h_i, w_i), transparent outside; the
+    alpha moves with the pixels.
     Each map turns about its own image's center as `TF.affine_image` does (a test checks the
     result against torchvision's operations one after another)."""
     images = [downscale(unit(x), p["downscale"]) if p["downscale"] < 1.0 else x for x, p in zip(images, params)]
@@ -203,8 +203,7 @@ def apply(rgba: torch.Tensor, p: dict, cfg: AugmentConfig = AugmentConfig()) -> 
 
 def augment(images: list[torch.Tensor], cfg: AugmentConfig | None, rng) -> list[torch.Tensor]:
     """References (each (4, H, W), float in [0, 1] or uint8) with fresh Table 4 augmentations,
-    drawn image after image;
-    cfg None = augment off (composite only)."""
+    drawn image after image; cfg None = augment off (composite only)."""
     if cfg is None:
         return [composite_on_black(unit(x)) for x in images]
     return apply_all(images, [draw_params(*x.shape[-2:], cfg, rng) for x in images], cfg)
